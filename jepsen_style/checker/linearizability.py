@@ -1,0 +1,387 @@
+"""Linearizability checking: the Wing-Gong / Lowe search as implemented by Porcupine.
+
+Algorithm (per partition of ``n`` operations):
+
+* Every operation contributes a *call* and a *return* entry; entries are sorted by time, calls
+  before returns at equal times (intervals are closed, so touching operations are concurrent),
+  and threaded into a doubly linked list behind a head sentinel.
+* Walking the list from the head, a call entry whose operation is legal in the current model
+  state may be *linearized*: it is pushed on a stack together with the state before it, and its
+  call and return entries are *lifted* out of the list (dancing links: a lifted node keeps its
+  own pointers, so *unlift* reinserts it in O(1)). The walk restarts at the head.
+* Reaching a return entry means that operation's response was observed before anything still
+  in the list could take effect, yet it has not been linearized: this branch is dead, so the
+  search *backtracks* (pop, unlift, continue after the popped call).
+* A cache of ``(linearized set, state)`` pairs prunes branches that reach a configuration
+  already explored: the future of the search depends on nothing else.
+* The history is linearizable iff the list empties; it is not iff the stack empties at a
+  return entry.
+
+Representation choices for speed in CPython: nodes are ints (call ``i``, return ``n + i``, head
+``2n``) and links are two int lists; the linearized set is a Python int used as a bitset;
+states are interned to ids pre-shifted left by ``n`` bits, so a cache key is the single int
+``linearized | state_id`` and a state's transitions are memoised per operation
+(``model.step`` is pure).
+
+Partitions (``model.partition``, e.g. by key) are checked independently -- in parallel worker
+processes when asked -- and checking stops at the first illegal one. A deadline or a cap on
+the number of cached configurations ends the search with an honest ``None`` (unknown).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from jepsen_style.history import Operation
+from jepsen_style.models import Model, State
+
+DEFAULT_MAX_STATES = 3_000_000
+"""Cached configurations per partition before giving up (about 100 bytes each)."""
+
+_CHECK_EVERY = 512  # backtracks between deadline / memory checks
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """An operation that could be linearized next at the stuck point, and why it does not fit."""
+
+    op: Operation
+    legal: bool
+    """True: legal in the state, but every continuation from it was already refuted."""
+
+
+@dataclass(frozen=True, slots=True)
+class Counterexample:
+    """Why a partition is not linearizable, at the deepest point the search reached.
+
+    ``prefix`` is the longest linearizable prefix found (in linearization order) and ``state``
+    the model state after it (described). ``blocked`` is the earliest-returning operation not
+    in the prefix: it must take effect before anything invoked after its return, but no
+    candidate order lets it. ``candidates`` are the operations invoked before ``blocked``
+    returned and not in the prefix -- those that could have been linearized next -- all of
+    which fail.
+    """
+
+    partition: int
+    prefix: tuple[Operation, ...]
+    state: str
+    blocked: Operation
+    candidates: tuple[Candidate, ...]
+
+    def describe(self, model: Model, tail: int = 8) -> str:
+        """Multi-line human-readable explanation; shows the last ``tail`` prefix operations."""
+        lines = [f"partition {self.partition}: not linearizable"]
+        shown = self.prefix[-tail:] if tail > 0 else ()
+        lines.append(
+            f"longest linearizable prefix: {len(self.prefix)} operations"
+            + (f" (last {len(shown)} shown)" if len(shown) < len(self.prefix) else "")
+        )
+        for op in shown:
+            lines.append("  " + _describe_op(model, op))
+        lines.append(f"state after prefix: {self.state}")
+        lines.append("cannot be linearized next:")
+        for c in self.candidates:
+            why = "legal here, but no continuation works" if c.legal else "illegal in this state"
+            lines.append(f"  {_describe_op(model, c.op)}  [{why}]")
+        lines.append(f"yet this must take effect before it returns: {_describe_op(model, self.blocked)}")
+        return "\n".join(lines)
+
+    def to_json(self, model: Model) -> dict[str, object]:
+        """A JSON-ready summary (operations as id, process, description, call, return)."""
+        return {
+            "partition": self.partition,
+            "prefix_length": len(self.prefix),
+            "prefix_tail": [_op_json(model, op) for op in self.prefix[-8:]],
+            "state": self.state,
+            "blocked": _op_json(model, self.blocked),
+            "candidates": [
+                dict(_op_json(model, c.op), legal_in_state=c.legal) for c in self.candidates
+            ],
+        }
+
+
+def _describe_op(model: Model, op: Operation) -> str:
+    ret = "inf" if op.open else str(int(op.ret))
+    desc = model.describe_operation(op.input, op.output)
+    return f"#{op.id} p{op.process} {desc} @[{op.call}, {ret}]"
+
+
+def _op_json(model: Model, op: Operation) -> dict[str, object]:
+    return {
+        "id": op.id,
+        "process": op.process,
+        "op": model.describe_operation(op.input, op.output),
+        "call": op.call,
+        "return": None if op.open else int(op.ret),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionResult:
+    """Verdict for one partition: True / False / None (unknown, see ``reason``)."""
+
+    index: int
+    linearizable: bool | None
+    reason: str = ""
+    explored: int = 0
+    """Number of distinct (linearized set, state) configurations cached."""
+    counterexample: Counterexample | None = None
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """Verdict for a whole history.
+
+    ``linearizable`` is False if any partition is illegal (checking stopped there), None if
+    none is illegal but some could not be decided (``reason``: ``timeout`` or ``state limit``),
+    else True.
+    """
+
+    linearizable: bool | None
+    reason: str = ""
+    partitions: int = 0
+    explored: int = 0
+    counterexample: Counterexample | None = None
+    results: tuple[PartitionResult, ...] = field(default=())
+
+
+class _Stuck:
+    """Deepest dead end seen: the stack, the state there and the list frontier."""
+
+    __slots__ = ("prefix", "state", "frontier", "blocked")
+
+    def __init__(self) -> None:
+        self.prefix: list[int] = []
+        self.state: State = None
+        self.frontier: list[int] = []
+        self.blocked = -1
+
+
+def search(
+    model: Model,
+    ops: Sequence[Operation],
+    *,
+    deadline: float | None = None,
+    clock: Callable[[], float] | None = None,
+    max_states: int = DEFAULT_MAX_STATES,
+    index: int = 0,
+) -> PartitionResult:
+    """Check one partition. Pure except for reading ``clock`` against ``deadline``.
+
+    ``deadline`` is an absolute time on ``clock``'s scale; both or neither must be given.
+    Returns linearizable True/False, or None with reason ``timeout`` / ``state limit``.
+    ``seconds`` in the result is 0 here (the caller times, so the search stays clock-free).
+    """
+    if (deadline is None) != (clock is None):
+        raise ValueError("deadline and clock must be given together")
+    n = len(ops)
+    if n == 0:
+        return PartitionResult(index, True)
+    head = 2 * n
+    # Sort entries: by time, calls (kind 0) before returns (kind 1) at equal times.
+    order = sorted(
+        [(float(op.call), 0, i) for i, op in enumerate(ops)]
+        + [(op.ret, 1, i) for i, op in enumerate(ops)]
+    )
+    nxt = [-1] * (2 * n + 1)
+    prv = [-1] * (2 * n + 1)
+    last = head
+    for _, kind, i in order:
+        node = i + n * kind
+        nxt[last] = node
+        prv[node] = last
+        last = node
+
+    init = model.init()
+    intern: dict[State, int] = {init: 0}
+    states: list[State] = [init]
+    trans: list[dict[int, int]] = [{} for _ in range(n)]
+    bits = [1 << i for i in range(n)]
+    inputs = [op.input for op in ops]
+    outputs = [op.output for op in ops]
+    step = model.step
+
+    cache: set[int] = set()
+    calls_op: list[int] = []
+    calls_sid: list[int] = []
+    lin = 0
+    sid = 0  # interned state id << n
+    stuck = _Stuck()
+    best = -1
+    backtracks = 0
+    entry = nxt[head]
+    while entry >= 0:
+        if entry < n:
+            t = trans[entry]
+            ns = t.get(sid)
+            if ns is None:
+                ok, new_state = step(states[sid >> n], inputs[entry], outputs[entry])
+                if ok:
+                    k = intern.get(new_state)
+                    if k is None:
+                        k = len(states)
+                        intern[new_state] = k
+                        states.append(new_state)
+                    ns = k << n
+                else:
+                    ns = -1
+                t[sid] = ns
+            if ns >= 0:
+                nl = lin | bits[entry]
+                key = nl | ns
+                if key not in cache:
+                    cache.add(key)
+                    calls_op.append(entry)
+                    calls_sid.append(sid)
+                    lin = nl
+                    sid = ns
+                    # lift the call and its return
+                    p = prv[entry]
+                    q = nxt[entry]
+                    nxt[p] = q
+                    prv[q] = p
+                    r = entry + n
+                    p = prv[r]
+                    q = nxt[r]
+                    nxt[p] = q
+                    if q >= 0:
+                        prv[q] = p
+                    entry = nxt[head]
+                    continue
+            entry = nxt[entry]
+            continue
+        # A return entry: its operation cannot be left unlinearized past this point.
+        depth = len(calls_op)
+        if depth > best:
+            best = depth
+            _record(stuck, calls_op, states[sid >> n], nxt, head, n, entry)
+        if depth == 0:
+            return _illegal(model, ops, index, stuck, len(cache))
+        entry = calls_op.pop()
+        sid = calls_sid.pop()
+        lin ^= bits[entry]
+        r = entry + n
+        p = prv[r]
+        q = nxt[r]
+        nxt[p] = r
+        if q >= 0:
+            prv[q] = r
+        p = prv[entry]
+        q = nxt[entry]
+        nxt[p] = entry
+        prv[q] = entry
+        entry = q
+        backtracks += 1
+        if backtracks % _CHECK_EVERY == 0:
+            if len(cache) > max_states:
+                return PartitionResult(index, None, "state limit", len(cache))
+            if clock is not None and deadline is not None and clock() >= deadline:
+                return PartitionResult(index, None, "timeout", len(cache))
+    return PartitionResult(index, True, "", len(cache))
+
+
+def _record(
+    stuck: _Stuck, calls: list[int], state: State, nxt: list[int], head: int, n: int, blocked: int
+) -> None:
+    stuck.prefix = list(calls)
+    stuck.state = state
+    stuck.blocked = blocked - n
+    frontier: list[int] = []
+    node = nxt[head]
+    while node >= 0 and node < n:
+        frontier.append(node)
+        node = nxt[node]
+    stuck.frontier = frontier
+
+
+def _illegal(
+    model: Model, ops: Sequence[Operation], index: int, stuck: _Stuck, explored: int
+) -> PartitionResult:
+    state = stuck.state
+    candidates = tuple(
+        Candidate(ops[i], model.step(state, ops[i].input, ops[i].output)[0])
+        for i in stuck.frontier
+    )
+    cex = Counterexample(
+        partition=index,
+        prefix=tuple(ops[i] for i in stuck.prefix),
+        state=model.describe_state(state),
+        blocked=ops[stuck.blocked],
+        candidates=candidates,
+    )
+    return PartitionResult(index, False, "", explored, cex)
+
+
+def _timed_search(
+    args: tuple[Model, Sequence[Operation], float | None, int, int],
+) -> PartitionResult:
+    model, ops, deadline, max_states, index = args
+    start = time.monotonic()
+    res = search(
+        model,
+        ops,
+        deadline=deadline,
+        clock=None if deadline is None else time.monotonic,
+        max_states=max_states,
+        index=index,
+    )
+    return PartitionResult(
+        res.index, res.linearizable, res.reason, res.explored, res.counterexample,
+        time.monotonic() - start,
+    )
+
+
+def check(
+    model: Model,
+    history: Sequence[Operation],
+    *,
+    timeout: float | None = None,
+    max_states: int = DEFAULT_MAX_STATES,
+    workers: int = 1,
+) -> CheckResult:
+    """Check a paired history against ``model``.
+
+    Partitions are checked largest first; with ``workers > 1`` and several partitions, in a pool
+    of worker processes that is terminated as soon as one partition is illegal. ``timeout``
+    (seconds, wall clock) and ``max_states`` (per partition) bound the work; hitting either
+    yields ``linearizable=None`` unless another partition is illegal.
+    """
+    parts = model.partition(history)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    jobs = sorted(
+        ((model, p, deadline, max_states, i) for i, p in enumerate(parts)),
+        key=lambda j: -len(j[1]),
+    )
+    results: list[PartitionResult] = []
+    if workers <= 1 or len(jobs) <= 1:
+        for job in jobs:
+            results.append(_timed_search(job))
+            if results[-1].linearizable is False:
+                break
+    else:
+        ctx = multiprocessing.get_context("fork")
+        pool = ctx.Pool(min(workers, len(jobs)))
+        try:
+            for res in pool.imap_unordered(_timed_search, jobs):
+                results.append(res)
+                if res.linearizable is False:
+                    break
+        finally:
+            pool.terminate()
+            pool.join()
+    return _combine(results, len(parts))
+
+
+def _combine(results: list[PartitionResult], partitions: int) -> CheckResult:
+    explored = sum(r.explored for r in results)
+    for r in results:
+        if r.linearizable is False:
+            return CheckResult(False, "", partitions, explored, r.counterexample, tuple(results))
+    for r in results:
+        if r.linearizable is None:
+            return CheckResult(None, r.reason, partitions, explored, None, tuple(results))
+    return CheckResult(True, "", partitions, explored, None, tuple(results))
