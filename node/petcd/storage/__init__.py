@@ -1,0 +1,1 @@
+"""Persistence: the LevelDB backend with named buckets and the durable Raft log."""
