@@ -32,16 +32,17 @@ from __future__ import annotations
 
 import multiprocessing
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections import deque
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass, field, replace
 
 from jepsen_style.history import Operation
 from jepsen_style.models import Model, State
 
-DEFAULT_MAX_STATES = 3_000_000
-"""Cached configurations per partition before giving up (about 100 bytes each)."""
+DEFAULT_MAX_STATES = 5_000_000
+"""Cached configurations per partition before giving up (roughly 100 bytes each)."""
 
-_CHECK_EVERY = 512  # backtracks between deadline / memory checks
+_SLICE = 512  # backtracks per slice: between memory checks, deadline checks and interleaving
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +153,7 @@ class CheckResult:
 class _Stuck:
     """Deepest dead end seen: the stack, the state there and the list frontier."""
 
-    __slots__ = ("prefix", "state", "frontier", "blocked")
+    __slots__ = ("blocked", "frontier", "prefix", "state")
 
     def __init__(self) -> None:
         self.prefix: list[int] = []
@@ -161,23 +162,25 @@ class _Stuck:
         self.blocked = -1
 
 
-def search(
+SearchRun = Generator[None, None, PartitionResult]
+"""A resumable search: yields every few hundred backtracks, returns its verdict."""
+
+
+def search_steps(
     model: Model,
     ops: Sequence[Operation],
     *,
-    deadline: float | None = None,
-    clock: Callable[[], float] | None = None,
     max_states: int = DEFAULT_MAX_STATES,
     index: int = 0,
-) -> PartitionResult:
-    """Check one partition. Pure except for reading ``clock`` against ``deadline``.
+    slice_backtracks: int = _SLICE,
+) -> SearchRun:
+    """Check one partition as a resumable computation. Pure: no clock, no I/O.
 
-    ``deadline`` is an absolute time on ``clock``'s scale; both or neither must be given.
-    Returns linearizable True/False, or None with reason ``timeout`` / ``state limit``.
-    ``seconds`` in the result is 0 here (the caller times, so the search stays clock-free).
+    The generator yields after every ``slice_backtracks`` backtracks so that a driver can
+    interleave partitions and enforce a deadline; its return value (``StopIteration.value``) is
+    the verdict: True, False with a counterexample, or None with reason ``state limit`` once
+    more than ``max_states`` configurations are cached.
     """
-    if (deadline is None) != (clock is None):
-        raise ValueError("deadline and clock must be given together")
     n = len(ops)
     if n == 0:
         return PartitionResult(index, True)
@@ -264,6 +267,7 @@ def search(
         entry = calls_op.pop()
         sid = calls_sid.pop()
         lin ^= bits[entry]
+        # unlift: the return first, then the call (reverse of lift)
         r = entry + n
         p = prv[r]
         q = nxt[r]
@@ -276,12 +280,72 @@ def search(
         prv[q] = entry
         entry = q
         backtracks += 1
-        if backtracks % _CHECK_EVERY == 0:
+        if backtracks % slice_backtracks == 0:
             if len(cache) > max_states:
                 return PartitionResult(index, None, "state limit", len(cache))
-            if clock is not None and deadline is not None and clock() >= deadline:
-                return PartitionResult(index, None, "timeout", len(cache))
+            yield
     return PartitionResult(index, True, "", len(cache))
+
+
+def drive(
+    runs: Sequence[tuple[int, SearchRun]],
+    *,
+    deadline: float | None = None,
+    clock: Callable[[], float] | None = None,
+) -> list[PartitionResult]:
+    """Interleave ``(partition index, search)`` pairs round-robin, one slice each, until all
+    finish or one is illegal.
+
+    Results are in completion order; an illegal result is last and the other searches are
+    abandoned. At ``deadline`` (on ``clock``'s scale; give both or neither) every unfinished
+    search is reported as None with reason ``timeout``. ``seconds`` of each result is the
+    ``clock`` time spent in its slices (0 without a clock).
+    """
+    if (deadline is None) != (clock is None):
+        raise ValueError("deadline and clock must be given together")
+    active: deque[tuple[int, SearchRun]] = deque(runs)
+    spent = dict.fromkeys((i for i, _ in runs), 0.0)
+    results: list[PartitionResult] = []
+    while active:
+        slot, run = active.popleft()
+        t0 = clock() if clock is not None else 0.0
+        try:
+            next(run)
+        except StopIteration as stop:
+            res: PartitionResult = stop.value
+            if clock is not None:
+                spent[slot] += clock() - t0
+            results.append(replace(res, seconds=spent[slot]))
+            if res.linearizable is False:
+                break
+            continue
+        if clock is not None:
+            now = clock()
+            spent[slot] += now - t0
+            if deadline is not None and now >= deadline:
+                active.appendleft((slot, run))
+                for slot2, run2 in active:
+                    run2.close()
+                    results.append(PartitionResult(slot2, None, "timeout", seconds=spent[slot2]))
+                break
+        active.append((slot, run))
+    for _, run in active:
+        run.close()
+    return results
+
+
+def search(
+    model: Model,
+    ops: Sequence[Operation],
+    *,
+    deadline: float | None = None,
+    clock: Callable[[], float] | None = None,
+    max_states: int = DEFAULT_MAX_STATES,
+    index: int = 0,
+) -> PartitionResult:
+    """Check one partition to the end (see :func:`search_steps` and :func:`drive`)."""
+    run = search_steps(model, ops, max_states=max_states, index=index)
+    return drive([(index, run)], deadline=deadline, clock=clock)[0]
 
 
 def _record(
@@ -316,23 +380,14 @@ def _illegal(
     return PartitionResult(index, False, "", explored, cex)
 
 
-def _timed_search(
-    args: tuple[Model, Sequence[Operation], float | None, int, int],
-) -> PartitionResult:
-    model, ops, deadline, max_states, index = args
-    start = time.monotonic()
-    res = search(
-        model,
-        ops,
-        deadline=deadline,
-        clock=None if deadline is None else time.monotonic,
-        max_states=max_states,
-        index=index,
-    )
-    return PartitionResult(
-        res.index, res.linearizable, res.reason, res.explored, res.counterexample,
-        time.monotonic() - start,
-    )
+_Job = tuple[Model, list[tuple[int, list[Operation]]], float | None, int]
+
+
+def _run_group(job: _Job) -> list[PartitionResult]:
+    """Worker entry point: round-robin over a group of partitions, wall-clock timed."""
+    model, parts, deadline, max_states = job
+    runs = [(i, search_steps(model, ops, max_states=max_states, index=i)) for i, ops in parts]
+    return drive(runs, deadline=deadline, clock=time.monotonic)
 
 
 def check(
@@ -345,30 +400,31 @@ def check(
 ) -> CheckResult:
     """Check a paired history against ``model``.
 
-    Partitions are checked largest first; with ``workers > 1`` and several partitions, in a pool
-    of worker processes that is terminated as soon as one partition is illegal. ``timeout``
-    (seconds, wall clock) and ``max_states`` (per partition) bound the work; hitting either
-    yields ``linearizable=None`` unless another partition is illegal.
+    The history is split with ``model.partition``. Partitions are dealt (largest first) into
+    ``min(workers, partitions)`` groups; each group is searched round-robin, a slice at a time,
+    so a cheaply refuted partition is found early even next to an expensive legal one. Groups
+    run in forked worker processes when there is more than one, and the pool is terminated as
+    soon as any partition is illegal. ``timeout`` (seconds, wall clock) and ``max_states`` (per
+    partition) bound the work; hitting either gives ``linearizable=None`` unless some partition
+    is illegal.
     """
     parts = model.partition(history)
     deadline = None if timeout is None else time.monotonic() + timeout
-    jobs = sorted(
-        ((model, p, deadline, max_states, i) for i, p in enumerate(parts)),
-        key=lambda j: -len(j[1]),
-    )
+    ranked = sorted(enumerate(parts), key=lambda p: -len(p[1]))
+    n_groups = max(1, min(workers, len(ranked)))
+    groups: list[list[tuple[int, list[Operation]]]] = [[] for _ in range(n_groups)]
+    for pos, part in enumerate(ranked):
+        groups[pos % n_groups].append(part)
+    jobs: list[_Job] = [(model, g, deadline, max_states) for g in groups]
     results: list[PartitionResult] = []
-    if workers <= 1 or len(jobs) <= 1:
-        for job in jobs:
-            results.append(_timed_search(job))
-            if results[-1].linearizable is False:
-                break
+    if n_groups == 1:
+        results = _run_group(jobs[0])
     else:
-        ctx = multiprocessing.get_context("fork")
-        pool = ctx.Pool(min(workers, len(jobs)))
+        pool = multiprocessing.get_context("fork").Pool(n_groups)
         try:
-            for res in pool.imap_unordered(_timed_search, jobs):
-                results.append(res)
-                if res.linearizable is False:
+            for group_results in pool.imap_unordered(_run_group, jobs):
+                results.extend(group_results)
+                if any(r.linearizable is False for r in group_results):
                     break
         finally:
             pool.terminate()

@@ -1,0 +1,208 @@
+"""Command line: ``python -m jepsen_style <subcommand> ...``.
+
+``check`` decides linearizability of recorded histories and prints one JSON line per file on
+stdout, in the order given::
+
+    {"file": PATH, "linearizable": true|false|null, "seconds": S}
+
+(plus ``"reason"`` when null, ``"error"`` when the file could not be checked, and
+``"counterexample"`` with ``--counterexample``). A summary (wall time, slowest file, counts)
+goes to stderr. Exit status: 1 if any history is not linearizable, else 2 if any verdict is
+unknown or any file could not be read, else 0. (A definite violation outranks an incomplete
+check, as in Jepsen's merging of validity.)
+
+Formats: ``jepsen-log`` (``jepsen.util`` log lines, default model ``etcd``), ``edn`` (one EDN
+operation map per line) and ``jsonl`` (:mod:`jepsen_style.history`), the latter two with default
+model ``register``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from jepsen_style.checker.linearizability import DEFAULT_MAX_STATES, CheckResult, check
+from jepsen_style.history import Event, HistoryError, Operation, pair, read_jsonl
+from jepsen_style.jepsen_log import read_edn, read_log
+from jepsen_style.models import MODELS, Model, get_model
+
+FORMATS = ("jepsen-log", "edn", "jsonl")
+DEFAULT_MODEL = {"jepsen-log": "etcd", "edn": "register", "jsonl": "register"}
+
+
+def read_history(path: str, fmt: str) -> list[Event]:
+    """Read the events of one file in format ``fmt`` (one of :data:`FORMATS`)."""
+    if fmt == "jepsen-log":
+        return read_log(path)
+    if fmt == "edn":
+        return read_edn(path)
+    if fmt == "jsonl":
+        return read_jsonl(path)
+    raise ValueError(f"unknown format {fmt!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class FileVerdict:
+    """Outcome of checking one file (``result`` None when ``error`` is set)."""
+
+    file: str
+    seconds: float
+    result: CheckResult | None = None
+    error: str = ""
+    ops: tuple[Operation, ...] = ()
+
+    @property
+    def linearizable(self) -> bool | None:
+        return None if self.result is None else self.result.linearizable
+
+    def to_json(self, model: Model, with_counterexample: bool) -> str:
+        out: dict[str, object] = {
+            "file": self.file,
+            "linearizable": self.linearizable,
+            "seconds": round(self.seconds, 4),
+        }
+        if self.error:
+            out["error"] = self.error
+        elif self.result is not None and self.result.linearizable is None:
+            out["reason"] = self.result.reason
+        cex = None if self.result is None else self.result.counterexample
+        if with_counterexample and cex is not None:
+            out["counterexample"] = cex.to_json(model)
+        return json.dumps(out)
+
+
+@dataclass(frozen=True, slots=True)
+class _Task:
+    path: str
+    fmt: str
+    model_name: str
+    timeout: float | None
+    max_states: int
+    workers: int
+    keep_ops: bool
+
+
+def check_file(task: _Task) -> FileVerdict:
+    """Read, pair and check one file; never raises for bad input (reported as ``error``)."""
+    start = time.monotonic()
+    model = get_model(task.model_name)
+    try:
+        ops = pair(read_history(task.path, task.fmt), model.keep_failed)
+        result = check(
+            model, ops, timeout=task.timeout, max_states=task.max_states, workers=task.workers
+        )
+    except (OSError, UnicodeDecodeError, HistoryError, ValueError) as exc:
+        return FileVerdict(task.path, time.monotonic() - start, error=str(exc))
+    keep = tuple(ops) if task.keep_ops and result.linearizable is False else ()
+    return FileVerdict(task.path, time.monotonic() - start, result, ops=keep)
+
+
+def _check_files(tasks: list[_Task], workers: int) -> list[FileVerdict]:
+    if len(tasks) == 1 or workers <= 1:
+        return [check_file(t) for t in tasks]
+    # Many files: one file per worker at a time, largest first for balance; each file's own
+    # partitions are then searched in-process (workers=1), which avoids nested pools.
+    def size(t: _Task) -> int:
+        try:
+            return os.path.getsize(t.path)
+        except OSError:
+            return 0
+
+    order = sorted(range(len(tasks)), key=lambda i: -size(tasks[i]))
+    verdicts: dict[int, FileVerdict] = {}
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        results = pool.imap(check_file, [tasks[i] for i in order])
+        for i, v in zip(order, results, strict=True):
+            verdicts[i] = v
+    return [verdicts[i] for i in range(len(tasks))]
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """The ``check`` subcommand; returns the exit status."""
+    model_name: str = args.model or DEFAULT_MODEL[args.format]
+    model = get_model(model_name)
+    workers = max(1, args.workers)
+    per_file_workers = workers if len(args.files) == 1 else 1
+    tasks = [
+        _Task(f, args.format, model_name, args.timeout, args.max_states, per_file_workers,
+              args.report_dir is not None)
+        for f in args.files
+    ]
+    wall = time.monotonic()
+    verdicts = _check_files(tasks, workers)
+    wall = time.monotonic() - wall
+    for v in verdicts:
+        print(v.to_json(model, args.counterexample), flush=True)
+    if args.report_dir is not None:
+        from jepsen_style.report import write_report
+
+        for v in verdicts:
+            if v.result is not None and v.result.counterexample is not None:
+                path = write_report(Path(args.report_dir), v.file, model, v.ops,
+                                    v.result.counterexample)
+                print(f"report: {path}", file=sys.stderr)
+    counts = {"true": 0, "false": 0, "null": 0}
+    for v in verdicts:
+        counts[json.dumps(v.linearizable)] += 1
+    slowest = max(verdicts, key=lambda v: v.seconds, default=None)
+    print(
+        f"checked {len(verdicts)} file(s) in {wall:.3f} s wall: "
+        f"{counts['true']} linearizable, {counts['false']} not, {counts['null']} unknown/error"
+        + (f"; slowest {slowest.file} {slowest.seconds:.3f} s" if slowest else ""),
+        file=sys.stderr,
+    )
+    if counts["false"]:
+        return 1
+    return 2 if counts["null"] else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser; each subcommand sets ``func`` (Namespace -> exit status)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m jepsen_style", description="Jepsen-style verification for petcd"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    chk = sub.add_parser("check", help="check recorded histories for linearizability")
+    chk.add_argument("files", nargs="+", metavar="FILE")
+    chk.add_argument("--format", choices=FORMATS, default="jsonl", help="history file format")
+    chk.add_argument(
+        "--model", choices=sorted(MODELS), default=None,
+        help="sequential model (default: etcd for jepsen-log, register otherwise)",
+    )
+    chk.add_argument("--timeout", type=float, default=60.0,
+                     help="seconds per file before the verdict is unknown (default 60)")
+    chk.add_argument("--max-states", type=int, default=DEFAULT_MAX_STATES,
+                     help="cached search configurations per partition before giving up")
+    chk.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
+                     help="worker processes (files, or partitions of a single file)")
+    chk.add_argument("--counterexample", action="store_true",
+                     help="include the counterexample in the JSON line of a violation")
+    chk.add_argument("--report-dir", default=None,
+                     help="write an HTML timeline of each violation into this directory")
+    chk.set_defaults(func=cmd_check)
+
+    # ---- `run` subcommand goes here (not implemented here; owned by the workload author) ----
+    # Add `run = sub.add_parser("run", help=...)`, its arguments, and
+    # `run.set_defaults(func=cmd_run)` where cmd_run(args) -> int records a history with
+    # jepsen_style.history.write_jsonl and may then call cmd_check-style checking.
+    # -----------------------------------------------------------------------------------------
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` and run the chosen subcommand; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    status: int = args.func(args)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
