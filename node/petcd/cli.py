@@ -47,15 +47,21 @@ def _parse(argv: Sequence[str]) -> Config | int:
     except FlagError as exc:
         sys.stderr.write(f"{exc}\n{config_mod.usage_text()}")
         return exc.exit_code
-    except EnvConflictError as exc:
+    except ConfigError as exc:
+        for level, msg, fields in exc.notices:
+            boot.log(level, msg, **fields)
+        return _report_config_error(boot, argv, exc)
+
+
+def _report_config_error(boot: Logger, argv: Sequence[str], exc: ConfigError) -> int:
+    if isinstance(exc, EnvConflictError):
         boot.log("fatal", exc.log_msg, _depth=2, **{"environment-variable": exc.env_var})
         return exc.exit_code
-    except ConfigError as exc:
-        boot.info("Running: ", args=list(argv))
-        boot.warning(exc.log_msg, error=str(exc))
-        if str(exc) == config_mod.ERR_UNSET_ADVERTISE_CLIENT_URLS:
-            boot.warning("advertise client URLs are not set", error=str(exc))
-        return exc.exit_code
+    boot.info("Running: ", args=list(argv))
+    boot.warning(exc.log_msg, error=str(exc))
+    if str(exc) == config_mod.ERR_UNSET_ADVERTISE_CLIENT_URLS:
+        boot.warning("advertise client URLs are not set", error=str(exc))
+    return exc.exit_code
 
 
 async def _serve(cfg: Config, logger: Logger) -> None:

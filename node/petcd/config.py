@@ -105,6 +105,8 @@ class ConfigError(Exception):
 
     exit_code = 1
     log_msg = "failed to verify flags"
+    #: parse-time notices logged before the failure (as etcd logs them before exiting)
+    notices: list[Notice] = []  # noqa: RUF012 - replaced per instance by parse()
 
 
 class EnvConflictError(ConfigError):
@@ -279,24 +281,28 @@ def parse(argv: Sequence[str], environ: Mapping[str, str]) -> Config:
         raise ConfigError(f"'{rest[0]}' is not a valid flag")
     if cfg.version:
         return cfg
-    config_file = cfg.config_file or environ.get("ETCD_CONFIG_FILE", "")
-    if config_file:
-        cfg = load_config_file(config_file)
-        cfg.notices.append(
-            (
-                "info",
+    try:
+        config_file = cfg.config_file or environ.get("ETCD_CONFIG_FILE", "")
+        if config_file:
+            cfg = load_config_file(config_file)
+            cfg.notices.append(
                 (
-                    "loaded server configuration, other configuration command line flags and "
-                    "environment variables will be ignored if provided"
-                ),
-                {"path": config_file},
+                    "info",
+                    (
+                        "loaded server configuration, other configuration command line flags and "
+                        "environment variables will be ignored if provided"
+                    ),
+                    {"path": config_file},
+                )
             )
-        )
-    else:
-        _apply_environment(cfg, environ)
-        _derive_defaults(cfg)
-    validate(cfg)
-    _post_validate_defaults(cfg)
+        else:
+            _apply_environment(cfg, environ)
+            _derive_defaults(cfg)
+        validate(cfg)
+        _post_validate_defaults(cfg)
+    except ConfigError as exc:
+        exc.notices = cfg.notices
+        raise
     return cfg
 
 
