@@ -163,7 +163,7 @@ class KVStore:
             index.insert(ki)
         # every revision up to the compaction may have been compacted away
         self._rev = max(cur, self._compact_rev)
-        if scheduled > self._compact_rev:
+        if scheduled > 0 and scheduled > self._compact_rev:
             self._compact_rev = scheduled
             self._physical_compact(scheduled, None, None)
 
