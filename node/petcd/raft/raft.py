@@ -12,6 +12,8 @@ handed to the driver by RawNode.ready(). Safety invariants upheld here:
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from .confchange import ConfChangeError, apply_change
 from .confchange import restore as restore_tracker
 from .config import Config
@@ -345,7 +347,10 @@ class Raft:
 
     # --- the step function ---------------------------------------------------------------
     def step(self, m: Message) -> None:
-        """Process one message. Raises ProposalDroppedError for undeliverable proposals."""
+        """Process one message. Raises ProposalDroppedError for undeliverable proposals.
+
+        `m` is not mutated; forwarded messages are copies.
+        """
         t = m.type
         if m.term == 0:
             pass  # local message
@@ -429,8 +434,7 @@ class Raft:
         if t == MT.MsgProp:
             if self.lead == NONE:
                 raise ProposalDroppedError("no leader")
-            m.to = self.lead
-            self.send(m)
+            self.send(replace(m, to=self.lead))
         elif t == MT.MsgApp:
             self.election_elapsed = 0
             self.lead = m.frm
@@ -445,16 +449,13 @@ class Raft:
             self.handle_snapshot(m)
         elif t == MT.MsgTransferLeader:
             if self.lead != NONE:
-                m.to = self.lead
-                m.term = 0
-                self.send(m)
+                self.send(replace(m, to=self.lead, term=0))
         elif t == MT.MsgTimeoutNow:
             # The leader asked us to take over: campaign now, skipping pre-vote.
             self.hup(CAMPAIGN_TRANSFER)
         elif t == MT.MsgReadIndex:
             if self.lead != NONE:
-                m.to = self.lead
-                self.send(m)
+                self.send(replace(m, to=self.lead))
         elif t == MT.MsgReadIndexResp and len(m.entries) == 1:
             self.read_states.append(ReadState(m.index, m.entries[0].data))
 
