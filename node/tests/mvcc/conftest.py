@@ -4,7 +4,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from petcd.mvcc.kvstore import KVStore
 from petcd.storage.backend import Backend
 

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 from mvcc_helpers import delete, put
-
 from petcd.mvcc.errors import CompactedError, FutureRevError
 from petcd.mvcc.kvstore import KVStore
 from petcd.storage.backend import Backend

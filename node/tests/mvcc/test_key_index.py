@@ -91,7 +91,7 @@ def test_compact_sequence() -> None:
 
 
 def test_compact_removes_dead_key_and_keep_matches_compact() -> None:
-    for at in range(0, 20):
+    for at in range(20):
         a, b = sample(), sample()
         kept: set[Revision] = set()
         compacted: set[Revision] = set()

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 from mvcc_helpers import delete, keys, put
-
 from petcd.mvcc.errors import CompactedError, FutureRevError
 from petcd.mvcc.kv import Event, EventType, KeyValue
 from petcd.mvcc.kvstore import KVStore
@@ -184,7 +183,9 @@ def test_interrupted_compaction_resumes_on_open(tmp_path: Path) -> None:
     for i in range(5):
         put(s, b"k", b"%d" % i)
     # as if the process died after scheduling compaction at 5 but before deleting
-    be.put(buckets.META, buckets.META_SCHEDULED_COMPACT_REV, (5).to_bytes(8, "big") + b"_" + bytes(8))
+    be.put(
+        buckets.META, buckets.META_SCHEDULED_COMPACT_REV, (5).to_bytes(8, "big") + b"_" + bytes(8)
+    )
     be.close()
     be = Backend(tmp_path / "db")
     s = KVStore(be)

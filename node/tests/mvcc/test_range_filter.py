@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 from mvcc_helpers import put
-
 from petcd.mvcc.kvstore import KVStore
 from petcd.mvcc.range_filter import SortOrder, SortTarget, serve_range
 

@@ -5,18 +5,18 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from petcd.storage import buckets, failpoints
 from petcd.storage.backend import Backend, SnapshotFormatError
 
 
 @pytest.fixture
-def be(tmp_path: Path) -> Backend:
+def be(tmp_path: Path) -> Iterator[Backend]:
     b = Backend(tmp_path / "db")
-    yield b  # type: ignore[misc]
+    yield b
     b.close()
 
 
@@ -47,10 +47,9 @@ def test_iterate_range_and_reverse(be: Backend) -> None:
 
 
 def test_batch_dropped_on_exception(be: Backend) -> None:
-    with pytest.raises(RuntimeError):
-        with be.batch() as b:
-            b.put(buckets.TEST, b"k", b"v")
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), be.batch() as b:
+        b.put(buckets.TEST, b"k", b"v")
+        raise RuntimeError("boom")
     assert be.get(buckets.TEST, b"k") is None
 
 
@@ -144,7 +143,12 @@ def test_failpoint_panic_exits_process(tmp_path: Path, point: str, persisted: bo
     )
     env = dict(os.environ, PETCD_FAILPOINTS=f"{point}=panic")
     p = subprocess.run(
-        [sys.executable, "-c", code, str(db)], env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", code, str(db)],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert p.returncode == 2
     assert f"failpoint: {point}" in p.stderr
