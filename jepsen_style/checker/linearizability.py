@@ -298,11 +298,12 @@ def drive(
 
     Results are in completion order; an illegal result is last and the other searches are
     abandoned. At ``deadline`` (on ``clock``'s scale; give both or neither) every unfinished
-    search is reported as None with reason ``timeout``. ``seconds`` of each result is the
-    ``clock`` time spent in its slices (0 without a clock).
+    search is reported as None with reason ``timeout``; a deadline needs a ``clock``, a clock
+    alone only times. ``seconds`` of each result is the ``clock`` time spent in its slices (0
+    without a clock).
     """
-    if (deadline is None) != (clock is None):
-        raise ValueError("deadline and clock must be given together")
+    if deadline is not None and clock is None:
+        raise ValueError("a deadline needs a clock")
     active: deque[tuple[int, SearchRun]] = deque(runs)
     spent = dict.fromkeys((i for i, _ in runs), 0.0)
     results: list[PartitionResult] = []

@@ -1,0 +1,1 @@
+"""Tests for the Jepsen-style checker half (no cluster needed)."""
