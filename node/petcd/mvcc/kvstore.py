@@ -29,6 +29,7 @@ import crc32c
 
 from petcd.storage import buckets
 from petcd.storage.backend import Backend, Batch
+from petcd.storage.failpoints import failpoint
 
 from .errors import CompactedError, FutureRevError, RevisionNotFoundError
 from .key_index import KeyIndex
@@ -168,6 +169,11 @@ class KVStore:
             self._physical_compact(scheduled, None, None)
 
     # --- reads ------------------------------------------------------------------------------
+    def read(self) -> ReadView:
+        """A read view pinned at the current revision: its ranges with rev=0 read at that
+        revision (and report it in `rev`) even if writes happen meanwhile (etcd's read txn)."""
+        return ReadView(self, self._rev)
+
     def range(
         self,
         key: bytes,
@@ -333,7 +339,9 @@ class KVStore:
         if self._txn is not None:
             raise RuntimeError("mvcc: compact with an open write txn")
         self._compact_rev = rev
+        failpoint("compactBeforeCommitScheduledCompact")
         self._b.put(_META, buckets.META_SCHEDULED_COMPACT_REV, rev_to_bytes(rev))
+        failpoint("compactAfterCommitScheduledCompact")
         self._physical_compact(rev, consistent_index, term)
 
     def _physical_compact(self, rev: int, ci: int | None, term: int | None) -> None:
@@ -344,11 +352,15 @@ class KVStore:
                 continue
             batch.delete(_KEY, rk)
             if len(batch) >= self._batch_limit:
+                failpoint("compactBeforeCommitBatch")
                 self._b.write(batch)
+                failpoint("compactAfterCommitBatch")
                 batch = Batch()
         batch.put(_META, buckets.META_FINISHED_COMPACT_REV, rev_to_bytes(rev))
         self._put_meta_ci(batch, ci, term)
+        failpoint("compactBeforeSetFinishedCompact")
         self._b.write(batch)
+        failpoint("compactAfterSetFinishedCompact")
 
     # --- hash -------------------------------------------------------------------------------
     def hash_kv(self, rev: int = 0) -> tuple[int, int]:
@@ -383,6 +395,33 @@ class KVStore:
                 buf.clear()
         crc = crc32c.crc32c(bytes(buf), crc)
         return crc, compact
+
+
+class ReadView:
+    """See `KVStore.read`. Cheap; holds no resources. A compaction past its revision makes
+    its reads fail with CompactedError."""
+
+    __slots__ = ("_rev", "_s")
+
+    def __init__(self, store: KVStore, rev: int) -> None:
+        self._s = store
+        self._rev = rev
+
+    @property
+    def rev(self) -> int:
+        return self._rev
+
+    def range(
+        self,
+        key: bytes,
+        end: bytes | None = None,
+        rev: int = 0,
+        limit: int = 0,
+        count_only: bool = False,
+        keys_only: bool = False,
+    ) -> RangeResult:
+        """As `KVStore.range`, at the view's revision."""
+        return self._s._range(key, end, rev, limit, count_only, keys_only, self._rev, None)
 
 
 class WriteTxn:

@@ -39,6 +39,7 @@ from petcd.raft.types import (
 
 from . import buckets
 from .backend import Backend, Batch
+from .failpoints import failpoint
 
 _ENT = struct.Struct(">QQB")
 _IDX = struct.Struct(">Q")
@@ -207,7 +208,9 @@ class DurableRaftStorage:
                 _HS.pack(hard_state.term, hard_state.vote, hard_state.commit),
             )
         if len(batch):
+            failpoint("raftBeforeSave")
             self._b.write(batch, sync)
+            failpoint("raftAfterSave")
         with self._lock:
             if new_snap is not None:
                 self._snapshot = new_snap

@@ -282,3 +282,14 @@ def test_txn_changes_are_events(store: KVStore) -> None:
         Event(EventType.DELETE, KeyValue(b"a", mod_revision=3)),
     ]
     t.end()
+
+
+def test_read_view_is_pinned(store: KVStore) -> None:
+    put(store, b"a", b"1")
+    view = store.read()
+    put(store, b"a", b"2")
+    r = view.range(b"a")
+    assert r.rev == 2 and r.kvs[0].value == b"1"
+    assert store.range(b"a").kvs[0].value == b"2"
+    with pytest.raises(FutureRevError):
+        view.range(b"a", rev=3)

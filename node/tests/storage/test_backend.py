@@ -158,3 +158,26 @@ def test_failpoint_panic_exits_process(tmp_path: Path, point: str, persisted: bo
         assert (b.get(buckets.TEST, b"k") == b"v") is persisted
     finally:
         b.close()
+
+
+def test_compaction_failpoint_leaves_resumable_state(tmp_path: Path) -> None:
+    from petcd.mvcc.kvstore import KVStore
+
+    db = tmp_path / "db"
+    s = KVStore(Backend(db))
+    for i in range(4):
+        t = s.write()
+        t.put(b"k", b"%d" % i)
+        t.end()
+    failpoints.reload("compactBeforeSetFinishedCompact=error")
+    try:
+        with pytest.raises(failpoints.FailpointError):
+            s.compact(4)
+    finally:
+        failpoints.reload("")
+    s.backend.close()
+    s = KVStore(Backend(db))  # resumes the scheduled compaction
+    assert s.compact_rev == 4
+    assert [kv.value for kv in s.range(b"k", rev=4).kvs] == [b"2"]
+    assert s.backend.get(buckets.META, buckets.META_FINISHED_COMPACT_REV) is not None
+    s.backend.close()
