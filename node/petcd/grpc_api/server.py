@@ -1,0 +1,50 @@
+"""The client-facing gRPC server on --listen-client-urls."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
+
+from petcd.api.etcdserverpb import rpc_pb2_grpc as pb_grpc
+from petcd.grpc_api.services import ClusterService, KVService, MaintenanceService
+from petcd.server.etcdserver import EtcdServer
+
+GRPC_OVERHEAD_BYTES = 512 * 1024
+"""Room etcd leaves above --max-request-bytes for gRPC framing."""
+
+MAX_SEND_BYTES = 2**31 - 1
+
+
+def bind_address(url: str) -> str:
+    """`http://host:port` -> `host:port` for grpc's add_insecure_port."""
+    parts = urlsplit(url)
+    host = parts.hostname or "0.0.0.0"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{host}:{parts.port or 2379}"
+
+
+async def start_client_server(server: EtcdServer, listen_urls: list[str]) -> grpc.aio.Server:
+    """Start serving the etcd v3 API; returns the running grpc server."""
+    gs = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", server.max_request_bytes + GRPC_OVERHEAD_BYTES),
+            ("grpc.max_send_message_length", MAX_SEND_BYTES),
+            ("grpc.so_reuseport", 0),
+            ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.http2.min_ping_interval_without_data_ms", 5000),
+        ]
+    )
+    pb_grpc.add_KVServicer_to_server(KVService(server), gs)
+    pb_grpc.add_ClusterServicer_to_server(ClusterService(server), gs)
+    pb_grpc.add_MaintenanceServicer_to_server(MaintenanceService(server), gs)
+    health = HealthServicer()
+    await health.set("", health_pb2.HealthCheckResponse.SERVING)
+    health_pb2_grpc.add_HealthServicer_to_server(health, gs)
+    for url in listen_urls:
+        gs.add_insecure_port(bind_address(url))
+    await gs.start()
+    return gs

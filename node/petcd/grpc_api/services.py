@@ -1,0 +1,122 @@
+"""gRPC servicers for KV, Cluster and Maintenance: validate -> server -> header -> errors.
+
+Each method is a thin adapter. `EtcdError`s become a gRPC status with etcd's code and message;
+anything else is a bug and surfaces as UNKNOWN with the exception text (never a crash).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+
+from petcd import errors
+from petcd.api.etcdserverpb import rpc_pb2 as pb
+from petcd.api.etcdserverpb import rpc_pb2_grpc as pb_grpc
+from petcd.grpc_api import validate
+from petcd.server.etcdserver import EtcdServer
+
+T = TypeVar("T")
+
+
+async def _call(context: grpc.aio.ServicerContext[Any, Any], coro: Awaitable[T]) -> T:
+    try:
+        return await coro
+    except errors.EtcdError as err:
+        await context.abort(err.code, err.message)
+        raise  # unreachable: abort raises
+
+
+def _check(context: grpc.aio.ServicerContext[Any, Any], fn: Callable[[], None]) -> errors.EtcdError | None:
+    try:
+        fn()
+    except errors.EtcdError as err:
+        return err
+    return None
+
+
+class KVService(pb_grpc.KVServicer):
+    def __init__(self, server: EtcdServer) -> None:
+        self.s = server
+
+    async def Range(self, request: pb.RangeRequest, context: Any) -> pb.RangeResponse:  # noqa: N802
+        if (err := _check(context, lambda: validate.check_range(request))) is not None:
+            await context.abort(err.code, err.message)
+        return await _call(context, self.s.range(request))
+
+    async def Put(self, request: pb.PutRequest, context: Any) -> pb.PutResponse:  # noqa: N802
+        if (err := _check(context, lambda: validate.check_put(request))) is not None:
+            await context.abort(err.code, err.message)
+        return await _call(context, self.s.put(request))
+
+    async def DeleteRange(  # noqa: N802
+        self, request: pb.DeleteRangeRequest, context: Any
+    ) -> pb.DeleteRangeResponse:
+        if (err := _check(context, lambda: validate.check_delete(request))) is not None:
+            await context.abort(err.code, err.message)
+        return await _call(context, self.s.delete_range(request))
+
+    async def Txn(self, request: pb.TxnRequest, context: Any) -> pb.TxnResponse:  # noqa: N802
+        chk = lambda: validate.check_txn(request, self.s.max_txn_ops)  # noqa: E731
+        if (err := _check(context, chk)) is not None:
+            await context.abort(err.code, err.message)
+        return await _call(context, self.s.txn(request))
+
+    async def Compact(  # noqa: N802
+        self, request: pb.CompactionRequest, context: Any
+    ) -> pb.CompactionResponse:
+        return await _call(context, self.s.compact(request))
+
+
+class ClusterService(pb_grpc.ClusterServicer):
+    def __init__(self, server: EtcdServer) -> None:
+        self.c = server.cluster
+
+    async def MemberAdd(self, request: pb.MemberAddRequest, context: Any) -> pb.MemberAddResponse:  # noqa: N802
+        return await _call(context, self.c.member_add(request))
+
+    async def MemberRemove(  # noqa: N802
+        self, request: pb.MemberRemoveRequest, context: Any
+    ) -> pb.MemberRemoveResponse:
+        return await _call(context, self.c.member_remove(request))
+
+    async def MemberUpdate(  # noqa: N802
+        self, request: pb.MemberUpdateRequest, context: Any
+    ) -> pb.MemberUpdateResponse:
+        return await _call(context, self.c.member_update(request))
+
+    async def MemberList(  # noqa: N802
+        self, request: pb.MemberListRequest, context: Any
+    ) -> pb.MemberListResponse:
+        return await _call(context, self.c.member_list(request.linearizable))
+
+    async def MemberPromote(  # noqa: N802
+        self, request: pb.MemberPromoteRequest, context: Any
+    ) -> pb.MemberPromoteResponse:
+        return await _call(context, self.c.member_promote(request))
+
+
+class MaintenanceService(pb_grpc.MaintenanceServicer):
+    def __init__(self, server: EtcdServer) -> None:
+        self.s = server
+
+    async def Status(self, request: pb.StatusRequest, context: Any) -> pb.StatusResponse:  # noqa: N802
+        return self.s.status()
+
+    async def Alarm(self, request: pb.AlarmRequest, context: Any) -> pb.AlarmResponse:  # noqa: N802
+        # No alarm can be raised yet (no quota); GET lists none, as on a healthy etcd.
+        return self.s.header(pb.AlarmResponse())
+
+    async def HashKV(self, request: pb.HashKVRequest, context: Any) -> pb.HashKVResponse:  # noqa: N802
+        return await _call(context, _async(lambda: self.s.hash_kv(request.revision)))
+
+    async def Defragment(  # noqa: N802
+        self, request: pb.DefragmentRequest, context: Any
+    ) -> pb.DefragmentResponse:
+        self.s.backend.compact_range()
+        return self.s.header(pb.DefragmentResponse())
+
+
+async def _async(fn: Callable[[], T]) -> T:
+    return fn()

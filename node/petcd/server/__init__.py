@@ -1,0 +1,1 @@
+"""The etcd server: Raft driver, apply, proposals, linearizable reads and membership."""

@@ -1,0 +1,270 @@
+"""Applying KV requests to the MVCC store, with etcd 3.5's semantics.
+
+Writes (put, delete, txn) run inside one MVCC write txn, so everything one request changes
+gets a single new main revision. Reads (range, read-only txn) run against the store directly.
+Invariant: a request that fails validation here changes nothing — every check that can fail
+is made before the first write of the request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from petcd import errors
+from petcd.api.etcdserverpb import rpc_pb2 as pb
+from petcd.api.mvccpb import kv_pb2 as mvccpb
+from petcd.mvcc.errors import CompactedError, FutureRevError
+from petcd.mvcc.kv import KeyValue, RangeResult
+from petcd.mvcc.kvstore import KVStore, WriteTxn
+
+_SORT_KEYS: dict[int, Callable[[KeyValue], object]] = {
+    pb.RangeRequest.KEY: lambda kv: kv.key,
+    pb.RangeRequest.VERSION: lambda kv: kv.version,
+    pb.RangeRequest.CREATE: lambda kv: kv.create_revision,
+    pb.RangeRequest.MOD: lambda kv: kv.mod_revision,
+    pb.RangeRequest.VALUE: lambda kv: kv.value,
+}
+
+
+class LeaseChecker(Protocol):
+    def exists(self, lease_id: int) -> bool: ...
+
+
+class _NoLeases:
+    def exists(self, lease_id: int) -> bool:
+        return False
+
+
+class Reader(Protocol):
+    def range(
+        self,
+        key: bytes,
+        end: bytes | None = None,
+        rev: int = 0,
+        limit: int = 0,
+        count_only: bool = False,
+        keys_only: bool = False,
+    ) -> RangeResult: ...
+
+
+def to_pb_kv(kv: KeyValue) -> mvccpb.KeyValue:
+    return mvccpb.KeyValue(
+        key=kv.key,
+        create_revision=kv.create_revision,
+        mod_revision=kv.mod_revision,
+        version=kv.version,
+        value=kv.value,
+        lease=kv.lease,
+    )
+
+
+def _mvcc_error(exc: Exception) -> errors.EtcdError:
+    if isinstance(exc, CompactedError):
+        return errors.COMPACTED
+    if isinstance(exc, FutureRevError):
+        return errors.FUTURE_REV
+    raise exc
+
+
+def do_range(reader: Reader, r: pb.RangeRequest) -> pb.RangeResponse:
+    """etcd's applier Range: fetch, filter by min/max revisions, sort, then apply the limit.
+
+    When sorting or filtering, everything in range is fetched first (the limit applies to the
+    final order); otherwise one extra kv is fetched to learn `more`.
+    """
+    needs_all = bool(
+        r.sort_order
+        or r.min_mod_revision
+        or r.max_mod_revision
+        or r.min_create_revision
+        or r.max_create_revision
+    )
+    limit = 0 if needs_all else (r.limit + 1 if r.limit > 0 else 0)
+    try:
+        rr = reader.range(
+            r.key, r.range_end or None, r.revision, limit, r.count_only, r.keys_only
+        )
+    except (CompactedError, FutureRevError) as exc:
+        raise _mvcc_error(exc) from None
+    kvs = rr.kvs
+    if r.max_mod_revision:
+        kvs = [kv for kv in kvs if kv.mod_revision <= r.max_mod_revision]
+    if r.min_mod_revision:
+        kvs = [kv for kv in kvs if kv.mod_revision >= r.min_mod_revision]
+    if r.max_create_revision:
+        kvs = [kv for kv in kvs if kv.create_revision <= r.max_create_revision]
+    if r.min_create_revision:
+        kvs = [kv for kv in kvs if kv.create_revision >= r.min_create_revision]
+    order = r.sort_order
+    if r.sort_target != pb.RangeRequest.KEY and order == pb.RangeRequest.NONE:
+        # The store returns key order; any other target implies ascending.
+        order = pb.RangeRequest.ASCEND
+    if order != pb.RangeRequest.NONE and not (
+        order == pb.RangeRequest.ASCEND and r.sort_target == pb.RangeRequest.KEY
+    ):
+        kvs = sorted(
+            kvs,
+            key=_SORT_KEYS[r.sort_target],  # type: ignore[arg-type]
+            reverse=order == pb.RangeRequest.DESCEND,
+        )
+    more = False
+    if r.limit > 0 and len(kvs) > r.limit:
+        kvs = kvs[: r.limit]
+        more = True
+    resp = pb.RangeResponse(more=more, count=rr.count)
+    resp.kvs.extend(to_pb_kv(kv) for kv in kvs)
+    resp.header.revision = rr.rev
+    return resp
+
+
+def _compare(c: pb.Compare, kv: KeyValue) -> bool:
+    target = c.target
+    which = c.WhichOneof("target_union")
+    if target == pb.Compare.VALUE:
+        want: object = c.value if which == "value" else b""
+        have: object = kv.value
+    elif target == pb.Compare.VERSION:
+        want, have = (c.version if which == "version" else 0), kv.version
+    elif target == pb.Compare.CREATE:
+        want = c.create_revision if which == "create_revision" else 0
+        have = kv.create_revision
+    elif target == pb.Compare.MOD:
+        want, have = (c.mod_revision if which == "mod_revision" else 0), kv.mod_revision
+    else:
+        want, have = (c.lease if which == "lease" else 0), kv.lease
+    result = c.result
+    if result == pb.Compare.EQUAL:
+        return have == want
+    if result == pb.Compare.NOT_EQUAL:
+        return have != want
+    if result == pb.Compare.GREATER:
+        return have > want  # type: ignore[operator]
+    if result == pb.Compare.LESS:
+        return have < want  # type: ignore[operator]
+    return False
+
+
+def compare_holds(reader: Reader, c: pb.Compare) -> bool:
+    """All keys in the compare's range satisfy it; a missing key compares as all-zero fields,
+    except that a VALUE compare on a missing key always fails (etcd)."""
+    try:
+        kvs = reader.range(c.key, c.range_end or None).kvs
+    except (CompactedError, FutureRevError):
+        return False
+    if not kvs:
+        if c.target == pb.Compare.VALUE:
+            return False
+        return _compare(c, KeyValue(key=c.key))
+    return all(_compare(c, kv) for kv in kvs)
+
+
+def is_read_only_txn(r: pb.TxnRequest) -> bool:
+    for op in (*r.success, *r.failure):
+        kind = op.WhichOneof("request")
+        if kind == "request_txn":
+            if not is_read_only_txn(op.request_txn):
+                return False
+        elif kind != "request_range":
+            return False
+    return True
+
+
+def do_read_only_txn(reader: Reader, r: pb.TxnRequest) -> pb.TxnResponse:
+    ok = all(compare_holds(reader, c) for c in r.compare)
+    resp = pb.TxnResponse(succeeded=ok)
+    for op in r.success if ok else r.failure:
+        out = resp.responses.add()
+        if op.WhichOneof("request") == "request_range":
+            out.response_range.CopyFrom(do_range(reader, op.request_range))
+        else:
+            out.response_txn.CopyFrom(do_read_only_txn(reader, op.request_txn))
+    return resp
+
+
+class KVApplier:
+    """Applies put/delete/txn to the store; the caller commits the returned revision."""
+
+    def __init__(self, store: KVStore, leases: LeaseChecker | None = None) -> None:
+        self.store = store
+        self.leases: LeaseChecker = leases if leases is not None else _NoLeases()
+
+    # -- pre-checks (no writes) -----------------------------------------------------------
+
+    def _check_put(self, txn: WriteTxn, r: pb.PutRequest) -> None:
+        if r.ignore_value or r.ignore_lease:
+            if not txn.range(r.key).kvs:
+                raise errors.KEY_NOT_FOUND
+        if r.lease and not r.ignore_lease and not self.leases.exists(r.lease):
+            raise errors.LEASE_NOT_FOUND
+
+    def _check_ops(self, txn: WriteTxn, ops: Sequence[pb.RequestOp]) -> None:
+        for op in ops:
+            kind = op.WhichOneof("request")
+            if kind == "request_put":
+                self._check_put(txn, op.request_put)
+            elif kind == "request_range":
+                self._check_range(op.request_range)
+            elif kind == "request_txn":
+                t = op.request_txn
+                ok = all(compare_holds(txn, c) for c in t.compare)
+                self._check_ops(txn, t.success if ok else t.failure)
+
+    def _check_range(self, r: pb.RangeRequest) -> None:
+        rev = r.revision
+        if rev > 0:
+            if rev > self.store.rev + 1:
+                raise errors.FUTURE_REV
+            if rev < self.store.compact_rev:
+                raise errors.COMPACTED
+
+    # -- writes --------------------------------------------------------------------------
+
+    def put(self, txn: WriteTxn, r: pb.PutRequest) -> pb.PutResponse:
+        resp = pb.PutResponse()
+        value, lease = r.value, r.lease
+        if r.prev_kv or r.ignore_value or r.ignore_lease:
+            prev = txn.range(r.key).kvs
+            if prev:
+                if r.prev_kv:
+                    resp.prev_kv.CopyFrom(to_pb_kv(prev[0]))
+                if r.ignore_value:
+                    value = prev[0].value
+                if r.ignore_lease:
+                    lease = prev[0].lease
+        txn.put(r.key, value, lease)
+        return resp
+
+    def delete_range(self, txn: WriteTxn, r: pb.DeleteRangeRequest) -> pb.DeleteRangeResponse:
+        n, prev = txn.delete_range(r.key, r.range_end or None)
+        resp = pb.DeleteRangeResponse(deleted=n)
+        if r.prev_kv:
+            resp.prev_kvs.extend(to_pb_kv(kv) for kv in prev)
+        return resp
+
+    def txn(self, txn: WriteTxn, r: pb.TxnRequest) -> pb.TxnResponse:
+        ok = all(compare_holds(txn, c) for c in r.compare)
+        ops = r.success if ok else r.failure
+        self._check_ops(txn, ops)
+        return self._run_ops(txn, ok, ops)
+
+    def _run_ops(self, txn: WriteTxn, ok: bool, ops: Sequence[pb.RequestOp]) -> pb.TxnResponse:
+        resp = pb.TxnResponse(succeeded=ok)
+        for op in ops:
+            out = resp.responses.add()
+            kind = op.WhichOneof("request")
+            if kind == "request_range":
+                out.response_range.CopyFrom(do_range(txn, op.request_range))
+            elif kind == "request_put":
+                out.response_put.CopyFrom(self.put(txn, op.request_put))
+            elif kind == "request_delete_range":
+                out.response_delete_range.CopyFrom(
+                    self.delete_range(txn, op.request_delete_range)
+                )
+            elif kind == "request_txn":
+                t = op.request_txn
+                sub_ok = all(compare_holds(txn, c) for c in t.compare)
+                out.response_txn.CopyFrom(
+                    self._run_ops(txn, sub_ok, t.success if sub_ok else t.failure)
+                )
+        return resp

@@ -1,0 +1,455 @@
+"""EtcdServer: one member's state machine, proposals and linearizable reads.
+
+Contract with the gRPC adapters: every public coroutine returns a response whose header is
+filled (cluster ID, member ID, revision, raft term) or raises `petcd.errors.EtcdError`.
+
+Writes go through Raft: the request is wrapped in an InternalRaftRequest with a request ID
+unique to this member, proposed, and the caller waits until this member applies that entry.
+Linearizable reads use Raft's ReadIndex: concurrent reads share one ReadIndex round, then wait
+until the applied index reaches the read index. Serializable reads are served locally.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from typing import Any, TypeVar
+
+from google.protobuf.message import DecodeError, Message
+
+from petcd import errors
+from petcd.api.etcdserverpb import rpc_pb2 as pb
+from petcd.api.petcdpb import internal_pb2 as ipb
+from petcd.mvcc.errors import CompactedError, FutureRevError
+from petcd.mvcc.kvstore import KVStore
+from petcd.raft.config import Config as RaftConfig
+from petcd.logutil import Logger
+from petcd.raft.rawnode import RawNode
+from petcd.raft.types import (
+    Entry,
+    EntryType,
+    ProposalDroppedError,
+    ReadState,
+    Snapshot,
+    SoftState,
+)
+from petcd.server.applier import KVApplier, do_range, do_read_only_txn, is_read_only_txn
+from petcd.server.cluster import ClusterOps, PeerSender
+from petcd.server.membership import Membership
+from petcd.server.raft_driver import RaftDriver
+from petcd.server.wait import IndexWait, Wait
+from petcd.storage.backend import Backend
+from petcd.storage.raft_log import DurableRaftStorage
+
+R = TypeVar("R", bound=Message)
+
+READ_INDEX_RETRY_SECONDS = 0.5
+"""How long one ReadIndex round may take before it is asked again (etcd: 500ms)."""
+
+SERVER_VERSION = "3.5.1"
+"""The etcd server version petcd reports: the API it is wire-compatible with."""
+
+CATCHUP_ENTRIES = 5000
+"""Entries kept behind a snapshot so slow followers catch up without one (etcd's default)."""
+
+
+def _fail(fut: asyncio.Future[None], exc: BaseException) -> None:
+    fut.set_exception(exc)
+    # Readers that already gave up never retrieve it; mark it retrieved to keep logs clean.
+    fut.exception()
+
+
+class EtcdServer:
+    """One member. Create, then `await start(transport)`; `await stop()` when done."""
+
+    def __init__(
+        self,
+        *,
+        member_id: int,
+        name: str,
+        client_urls: list[str],
+        backend: Backend,
+        raft_storage: DurableRaftStorage,
+        heartbeat_ms: int,
+        election_ms: int,
+        snapshot_count: int,
+        max_txn_ops: int,
+        max_request_bytes: int,
+        cluster_token: str,
+        logger: Logger,
+    ) -> None:
+        self.id = member_id
+        self.name = name
+        self.client_urls = client_urls
+        self.backend = backend
+        self.raft_storage = raft_storage
+        self.store = KVStore(backend)
+        self.membership = Membership(backend)
+        self.kv = KVApplier(self.store)
+        self.cluster = ClusterOps(self, cluster_token)
+        self.heartbeat_ms = heartbeat_ms
+        self.election_ticks = max(1, election_ms // heartbeat_ms)
+        self.snapshot_count = snapshot_count
+        self.max_txn_ops = max_txn_ops
+        self.max_request_bytes = max_request_bytes
+        self.request_timeout = 5.0 + 2 * election_ms / 1000.0
+        self.log = logger
+
+        self.applied_index = self.store.consistent_index
+        self.snapshot_index = raft_storage.snapshot().metadata.index
+        self.leader_id = 0
+        self.term = raft_storage.initial_state()[0].term
+        self.wait = Wait()
+        self.applied_wait = IndexWait()
+        self.applied_wait.index = self.applied_index
+        self._has_leader = asyncio.Event()
+        self._leader_changes = 0
+        self._req_seq = (member_id & 0xFFFF) << 48 | (int(time.time() * 1000) & 0xFFFFFFFFFF) << 8
+        self._read_waiters: dict[bytes, asyncio.Future[int]] = {}
+        self._pending_read: asyncio.Future[None] | None = None
+        self._read_trigger = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.stopped = asyncio.Event()
+        self.stop_reason = ""
+
+        self.rn = RawNode(
+            RaftConfig(
+                id=member_id,
+                storage=raft_storage,
+                rng=random.Random(),
+                election_tick=self.election_ticks,
+                heartbeat_tick=1,
+                applied=self.applied_index,
+                check_quorum=True,
+                pre_vote=True,
+            )
+        )
+        self.driver: RaftDriver | None = None
+        self.transport: PeerSender | None = None
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def start(self, transport: PeerSender) -> None:
+        self.transport = transport
+        self.driver = RaftDriver(
+            self.rn, self.raft_storage, transport, self, self.heartbeat_ms / 1000.0, self.log
+        )
+        self.driver.start()
+        self._tasks = [
+            asyncio.create_task(self._read_loop(), name="read-index"),
+            asyncio.create_task(self.cluster.publish_attributes(), name="publish"),
+        ]
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        if self.driver is not None:
+            await self.driver.stop()
+        self.wait.fail_all(errors.STOPPED)
+        self.applied_wait.fail_all(errors.STOPPED)
+        self.stopped.set()
+
+    def request_stop(self, reason: str) -> None:
+        """Ask the process to stop (e.g. this member was removed); `stopped` fires after."""
+        self.stop_reason = reason
+        self.stopped.set()
+
+    # -- ids and headers --------------------------------------------------------------------
+
+    @property
+    def cluster_id(self) -> int:
+        return self.membership.cluster_id
+
+    def next_request_id(self) -> int:
+        self._req_seq += 1
+        return self._req_seq
+
+    def header(self, resp: R, revision: int | None = None) -> R:
+        h = resp.header  # type: ignore[attr-defined]
+        h.cluster_id = self.cluster_id
+        h.member_id = self.id
+        h.revision = self.store.rev if revision is None else revision
+        h.raft_term = self.term
+        return resp
+
+    # -- proposals --------------------------------------------------------------------------
+
+    async def wait_leader(self, deadline: float) -> None:
+        loop = asyncio.get_running_loop()
+        while self.leader_id == 0:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise errors.TIMEOUT
+            try:
+                await asyncio.wait_for(self._has_leader.wait(), remaining)
+            except TimeoutError:
+                raise errors.TIMEOUT from None
+
+    async def propose(self, req: ipb.InternalRaftRequest) -> Any:
+        """Replicate `req`, wait until it is applied here, and return its apply result."""
+        if self.driver is None or self.stopped.is_set():
+            raise errors.STOPPED
+        rid = self.next_request_id()
+        req.header.ID = rid
+        data = req.SerializeToString()
+        if len(data) > self.max_request_bytes:
+            raise errors.REQUEST_TOO_LARGE
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.request_timeout
+        await self.wait_leader(deadline)
+        fut = self.wait.register(rid)
+        try:
+            self.driver.call(lambda: self.rn.propose(data))
+        except ProposalDroppedError:
+            self.wait.cancel(rid)
+            raise errors.TIMEOUT from None
+        return await self._await_result(rid, fut, deadline)
+
+    async def propose_conf_change(self, build: Any, rid: int) -> Any:
+        """Propose a conf change built by `build()` and wait for its apply result."""
+        if self.driver is None or self.stopped.is_set():
+            raise errors.STOPPED
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.request_timeout
+        await self.wait_leader(deadline)
+        fut = self.wait.register(rid)
+        try:
+            self.driver.call(lambda: self.rn.propose_conf_change(build()))
+        except ProposalDroppedError:
+            self.wait.cancel(rid)
+            raise errors.TIMEOUT from None
+        return await self._await_result(rid, fut, deadline)
+
+    async def _await_result(self, rid: int, fut: asyncio.Future[Any], deadline: float) -> Any:
+        remaining = deadline - asyncio.get_running_loop().time()
+        try:
+            result = await asyncio.wait_for(asyncio.shield(fut), max(remaining, 0.001))
+        except TimeoutError:
+            self.wait.cancel(rid)
+            raise errors.TIMEOUT from None
+        if isinstance(result, errors.EtcdError):
+            raise result
+        return result
+
+    # -- linearizable reads -----------------------------------------------------------------
+
+    async def linearizable_read(self) -> None:
+        """Return once this member has applied everything committed before the call."""
+        if self.stopped.is_set():
+            raise errors.STOPPED
+        if self._pending_read is None:
+            self._pending_read = asyncio.get_running_loop().create_future()
+        fut = self._pending_read
+        self._read_trigger.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(fut), self.request_timeout)
+        except TimeoutError:
+            raise errors.TIMEOUT from None
+
+    async def _read_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._read_trigger.wait()
+            self._read_trigger.clear()
+            batch = self._pending_read
+            self._pending_read = None
+            if batch is None:
+                continue
+            deadline = loop.time() + self.request_timeout
+            try:
+                index = await self._read_index_round(deadline)
+                await asyncio.wait_for(
+                    self.applied_wait.wait(index), max(deadline - loop.time(), 0.001)
+                )
+            except TimeoutError:
+                _fail(batch, errors.TIMEOUT)
+            except errors.EtcdError as err:
+                _fail(batch, err)
+            else:
+                batch.set_result(None)
+
+    async def _read_index_round(self, deadline: float) -> int:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self.wait_leader(deadline)
+            ctx = self.next_request_id().to_bytes(8, "big")
+            fut: asyncio.Future[int] = loop.create_future()
+            self._read_waiters[ctx] = fut
+            assert self.driver is not None
+            self.driver.call(lambda: self.rn.read_index(ctx))
+            timeout = min(READ_INDEX_RETRY_SECONDS, deadline - loop.time())
+            if timeout <= 0:
+                self._read_waiters.pop(ctx, None)
+                raise errors.TIMEOUT
+            try:
+                return await asyncio.wait_for(fut, timeout)
+            except TimeoutError:
+                self._read_waiters.pop(ctx, None)
+                if loop.time() >= deadline:
+                    raise errors.TIMEOUT from None
+
+    # -- KV API -----------------------------------------------------------------------------
+
+    async def range(self, r: pb.RangeRequest) -> pb.RangeResponse:
+        if not r.serializable:
+            await self.linearizable_read()
+        return self.header(do_range(self.store, r), None)
+
+    async def put(self, r: pb.PutRequest) -> pb.PutResponse:
+        resp: pb.PutResponse = await self.propose(ipb.InternalRaftRequest(put=r))
+        return resp
+
+    async def delete_range(self, r: pb.DeleteRangeRequest) -> pb.DeleteRangeResponse:
+        resp: pb.DeleteRangeResponse = await self.propose(ipb.InternalRaftRequest(delete_range=r))
+        return resp
+
+    async def txn(self, r: pb.TxnRequest) -> pb.TxnResponse:
+        if is_read_only_txn(r):
+            await self.linearizable_read()
+            return self.header(do_read_only_txn(self.store, r))
+        resp: pb.TxnResponse = await self.propose(ipb.InternalRaftRequest(txn=r))
+        return resp
+
+    async def compact(self, r: pb.CompactionRequest) -> pb.CompactionResponse:
+        resp: pb.CompactionResponse = await self.propose(ipb.InternalRaftRequest(compaction=r))
+        return resp
+
+    # -- maintenance ------------------------------------------------------------------------
+
+    def status(self) -> pb.StatusResponse:
+        st = self.rn.status()
+        learner = self.membership.members.get(self.id)
+        resp = pb.StatusResponse(
+            version=SERVER_VERSION,
+            dbSize=self.backend.size_bytes(),
+            dbSizeInUse=self.backend.size_in_use_bytes(),
+            leader=self.leader_id,
+            raftIndex=st.hard_state.commit,
+            raftTerm=st.hard_state.term,
+            raftAppliedIndex=self.applied_index,
+            isLearner=bool(learner and learner.is_learner),
+        )
+        return self.header(resp)
+
+    def hash_kv(self, rev: int) -> pb.HashKVResponse:
+        try:
+            h, compact_rev = self.store.hash_kv(rev)
+        except CompactedError:
+            raise errors.COMPACTED from None
+        except FutureRevError:
+            raise errors.FUTURE_REV from None
+        return self.header(pb.HashKVResponse(hash=h, compact_revision=compact_rev))
+
+    # -- driver callbacks (Application protocol) ------------------------------------------
+
+    def on_soft_state(self, ss: SoftState) -> None:
+        if ss.lead != self.leader_id:
+            if ss.lead != 0:
+                self._leader_changes += 1
+            self.log.info("raft leader changed", leader=f"{ss.lead:x}", term=self.term)
+        self.leader_id = ss.lead
+        if ss.lead:
+            self._has_leader.set()
+        else:
+            self._has_leader.clear()
+        self.term = self.rn.status().hard_state.term
+
+    def on_read_states(self, states: list[ReadState]) -> None:
+        for rs in states:
+            fut = self._read_waiters.pop(rs.request_ctx, None)
+            if fut is not None and not fut.done():
+                fut.set_result(rs.index)
+
+    def snapshot_data(self) -> bytes:
+        return self.backend.snapshot_bytes()
+
+    def apply_snapshot(self, snap: Snapshot) -> None:
+        """Replace the state machine with the leader's copy carried by `snap`."""
+        if snap.metadata.index <= self.applied_index:
+            return
+        self.log.info("applying snapshot", **{"index": snap.metadata.index})
+        self.backend.restore_from_bytes(snap.data)
+        self.store.reload()
+        self.membership.reload()
+        self.cluster.sync_transport()
+        self.applied_index = max(self.store.consistent_index, snap.metadata.index)
+        self.snapshot_index = snap.metadata.index
+        self.applied_wait.advance(self.applied_index)
+
+    def apply_entries(self, entries: list[Entry]) -> None:
+        for e in entries:
+            if e.index <= self.applied_index:
+                continue
+            self.term = max(self.term, e.term)
+            if e.type == EntryType.EntryConfChange:
+                self.cluster.apply_conf_change(e)
+            elif e.data:
+                self._apply_request(e)
+            else:
+                self.store.save_consistent_index(e.index, e.term)
+            self.applied_index = e.index
+        self.applied_wait.advance(self.applied_index)
+
+    def after_advance(self) -> None:
+        if self.applied_index - self.snapshot_index > self.snapshot_count:
+            self._snapshot()
+
+    def _snapshot(self) -> None:
+        idx = self.applied_index
+        cs = self.rn.status().conf_state
+        self.raft_storage.create_snapshot(idx, cs, b"")
+        compact_to = idx - CATCHUP_ENTRIES
+        if compact_to > self.raft_storage.first_index():
+            self.raft_storage.compact(compact_to)
+        self.snapshot_index = idx
+        self.log.info("saved snapshot", **{"snapshot-index": idx})
+
+    # -- apply ------------------------------------------------------------------------------
+
+    def _apply_request(self, e: Entry) -> None:
+        try:
+            req = ipb.InternalRaftRequest.FromString(e.data)
+        except DecodeError:
+            self.log.error("skipping undecodable entry", **{"index": e.index})
+            self.store.save_consistent_index(e.index, e.term)
+            return
+        kind = req.WhichOneof("request")
+        result: Any
+        if kind in ("put", "delete_range", "txn"):
+            result = self._apply_kv(kind, req, e)
+        elif kind == "compaction":
+            result = self._apply_compaction(req.compaction, e)
+        elif kind == "member_attr_set":
+            result = self.cluster.apply_attributes(req.member_attr_set, e)
+        else:
+            self.log.warning("unsupported request in log", **{"kind": kind})
+            self.store.save_consistent_index(e.index, e.term)
+            result = errors.NOT_CAPABLE
+        self.wait.trigger(req.header.ID, result)
+
+    def _apply_kv(self, kind: str, req: ipb.InternalRaftRequest, e: Entry) -> Any:
+        txn = self.store.write()
+        try:
+            if kind == "put":
+                resp: Any = self.kv.put(txn, req.put)
+            elif kind == "delete_range":
+                resp = self.kv.delete_range(txn, req.delete_range)
+            else:
+                resp = self.kv.txn(txn, req.txn)
+        except errors.EtcdError as err:
+            txn.end(consistent_index=e.index, term=e.term)
+            return err
+        rev = txn.end(consistent_index=e.index, term=e.term)
+        return self.header(resp, rev)
+
+    def _apply_compaction(self, r: pb.CompactionRequest, e: Entry) -> Any:
+        try:
+            self.store.compact(r.revision, consistent_index=e.index, term=e.term)
+        except CompactedError:
+            self.store.save_consistent_index(e.index, e.term)
+            return errors.COMPACTED
+        except FutureRevError:
+            self.store.save_consistent_index(e.index, e.term)
+            return errors.FUTURE_REV
+        return self.header(pb.CompactionResponse())

@@ -1,0 +1,95 @@
+"""`run(config, logger)`: one petcd member, from data dir to serving, until stopped."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from petcd import ids
+from petcd.config import Config
+from petcd.grpc_api.server import start_client_server
+from petcd.logutil import Logger
+from petcd.server.bootstrap import open_member
+from petcd.server.etcdserver import SERVER_VERSION, EtcdServer
+from petcd.transport.transport import PeerTransport
+
+
+def _members_json(server: EtcdServer) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": m.id,
+            "name": m.name,
+            "peerURLs": m.peer_urls,
+            "clientURLs": m.client_urls,
+            "isLearner": m.is_learner,
+        }
+        for m in server.membership.sorted_members()
+    ]
+
+
+async def run(cfg: Config, logger: Logger) -> None:
+    """Serve until the member is removed or the task is cancelled (SIGTERM/SIGINT)."""
+    opened = await open_member(cfg)
+    mid = opened.member_id
+    log = logger.with_(**{"local-member-id": ids.format_id(mid)})
+    server = EtcdServer(
+        member_id=mid,
+        name=cfg.name,
+        client_urls=list(cfg.advertise_client_urls),
+        backend=opened.backend,
+        raft_storage=opened.raft_storage,
+        heartbeat_ms=cfg.heartbeat_interval,
+        election_ms=cfg.election_timeout,
+        snapshot_count=cfg.snapshot_count,
+        max_txn_ops=cfg.max_txn_ops,
+        max_request_bytes=cfg.max_request_bytes,
+        cluster_token=cfg.initial_cluster_token,
+        logger=log,
+    )
+    log.info(
+        "starting member" if not opened.restarted else "restarting member",
+        **{
+            "cluster-id": ids.format_id(server.cluster_id),
+            "data-dir": cfg.data_dir,
+            "applied-index": server.applied_index,
+        },
+    )
+
+    def on_removed(_peer: int) -> None:
+        log.warning("the local member has been permanently removed from the cluster")
+        server.request_stop("the member has been permanently removed from the cluster")
+
+    transport = PeerTransport(
+        mid,
+        server.cluster_id,
+        cfg.listen_peer_urls,
+        lambda m: server.driver.step(m) if server.driver is not None else None,
+        log,
+        advertise_urls=cfg.initial_advertise_peer_urls,
+        report_unreachable=lambda pid: server.rn.report_unreachable(pid),
+        report_snapshot=lambda pid, failed: server.rn.report_snapshot(pid, failed),
+        members=lambda: _members_json(server),
+        is_id_removed=lambda pid: pid in server.membership.removed,
+        on_removed=on_removed,
+        versions={"etcdserver": SERVER_VERSION, "etcdcluster": "3.5.0"},
+    )
+    for m in server.membership.sorted_members():
+        transport.add_peer(m.id, m.peer_urls)
+    await transport.start()
+    server.start(transport)
+    grpc_server = await start_client_server(server, cfg.listen_client_urls)
+    log.info(
+        "serving client traffic",
+        address=",".join(cfg.listen_client_urls),
+        **{"peer-address": ",".join(cfg.listen_peer_urls)},
+    )
+    try:
+        await server.stopped.wait()
+        if server.stop_reason:
+            log.warning("stopping", reason=server.stop_reason)
+    finally:
+        await grpc_server.stop(grace=0.5)
+        await server.stop()
+        await transport.stop()
+        opened.raft_storage.close()
+        opened.backend.close()

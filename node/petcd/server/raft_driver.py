@@ -1,0 +1,185 @@
+"""The asyncio driver around the pure Raft core.
+
+One task runs the Ready loop: persist (one synced LevelDB write per Ready, off the event loop so
+proposals keep batching meanwhile), send, apply, advance. A second task ticks the core every
+heartbeat interval. Nothing else calls `RawNode.ready()`/`advance()`.
+
+Ordering contract (etcd-io/raft's): a follower sends its messages only after the entries and
+hard state of the same Ready are durable; a leader may send its appends while it persists
+(its own log counts toward commitment only through entries it has persisted before any client
+is answered, because apply below always follows the persist of the same Ready).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from collections.abc import Callable
+from typing import Protocol
+
+from petcd.logutil import Logger
+from petcd.raft.rawnode import RawNode
+from petcd.raft.types import (
+    EMPTY_SNAPSHOT,
+    Entry,
+    Message,
+    MessageType,
+    ReadState,
+    Ready,
+    Snapshot,
+    SoftState,
+    StateType,
+)
+from petcd.storage.raft_log import DurableRaftStorage
+
+
+class Application(Protocol):
+    """What the driver calls back into (the etcd server)."""
+
+    def on_soft_state(self, ss: SoftState) -> None: ...
+    def on_read_states(self, states: list[ReadState]) -> None: ...
+    def snapshot_data(self) -> bytes: ...
+    def apply_snapshot(self, snap: Snapshot) -> None: ...
+    def apply_entries(self, entries: list[Entry]) -> None: ...
+    def after_advance(self) -> None: ...
+
+
+class Sender(Protocol):
+    def send(self, msgs: list[Message]) -> None: ...
+
+
+class RaftDriver:
+    """Runs `rawnode` against `storage` and `transport` until `stop()`."""
+
+    def __init__(
+        self,
+        rawnode: RawNode,
+        storage: DurableRaftStorage,
+        transport: Sender,
+        app: Application,
+        tick_seconds: float,
+        logger: Logger,
+    ) -> None:
+        self.rn = rawnode
+        self.storage = storage
+        self.transport = transport
+        self.app = app
+        self.tick_seconds = tick_seconds
+        self.log = logger
+        self.is_leader = False
+        self._wake = asyncio.Event()
+        self._stopped = False
+        self._tasks: list[asyncio.Task[None]] = []
+        # One thread: saves are ordered and never overlap.
+        self._io = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="raft-io")
+
+    # -- inputs -----------------------------------------------------------------------------
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def step(self, msg: Message) -> None:
+        """Feed a message from a peer. Malformed or stale messages are dropped, never fatal."""
+        if self._stopped:
+            return
+        try:
+            self.rn.step(msg)
+        except Exception as exc:  # noqa: BLE001 - a bad peer message must not kill the node
+            self.log.debug("dropped raft message", type=msg.type.name, sender=f"{msg.frm:x}", error=str(exc))
+        self._wake.set()
+
+    def call(self, fn: Callable[[], None]) -> None:
+        """Run a RawNode mutation (propose, read_index, ...) and wake the loop."""
+        fn()
+        self._wake.set()
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._ready_loop(), name="raft-ready"),
+            asyncio.create_task(self._tick_loop(), name="raft-tick"),
+        ]
+
+    async def stop(self) -> None:
+        self._stopped = True
+        self._wake.set()
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            try:
+                await t
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - shutting down anyway
+                pass
+        self._io.shutdown(wait=True)
+
+    # -- loops ------------------------------------------------------------------------------
+
+    async def _tick_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_at = loop.time()
+        while not self._stopped:
+            next_at += self.tick_seconds
+            delay = next_at - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            else:
+                # We fell behind (a long apply); do not burst ticks, that would fake elapsed time.
+                next_at = loop.time()
+            self.rn.tick()
+            self._wake.set()
+
+    async def _ready_loop(self) -> None:
+        try:
+            while not self._stopped:
+                if not self.rn.has_ready():
+                    self._wake.clear()
+                    await self._wake.wait()
+                    continue
+                await self._handle(self.rn.ready())
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.log.error("raft ready loop failed; stopping the member", error=repr(exc))
+            raise
+
+    async def _handle(self, rd: Ready) -> None:
+        if rd.soft_state is not None:
+            self.is_leader = rd.soft_state.raft_state == StateType.StateLeader
+            self.app.on_soft_state(rd.soft_state)
+        if rd.read_states:
+            self.app.on_read_states(rd.read_states)
+        msgs = rd.messages
+        snaps_out = [m for m in msgs if m.type == MessageType.MsgSnap]
+        if snaps_out:
+            data = self.app.snapshot_data()
+            for m in snaps_out:
+                if m.snapshot is not None:
+                    m.snapshot = Snapshot(m.snapshot.metadata, data)
+        if self.is_leader and msgs:
+            self._send(msgs, snaps_out)
+            msgs = []
+        if rd.hard_state is not None or rd.entries or rd.snapshot is not None:
+            persisted = rd.snapshot
+            if persisted is not None and persisted.data:
+                # The state machine copy lives in the backend; the log keeps only metadata.
+                persisted = Snapshot(persisted.metadata, b"")
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(
+                self._io, self.storage.save, rd.hard_state, rd.entries, persisted, rd.must_sync
+            )
+        if rd.snapshot is not None and rd.snapshot != EMPTY_SNAPSHOT:
+            self.app.apply_snapshot(rd.snapshot)
+        if msgs:
+            self._send(msgs, snaps_out)
+        if rd.committed_entries:
+            self.app.apply_entries(rd.committed_entries)
+        self.rn.advance(rd)
+        self.app.after_advance()
+
+    def _send(self, msgs: list[Message], snaps_out: list[Message]) -> None:
+        self.transport.send(msgs)
+        for m in snaps_out:
+            # The transport owns delivery from here; a lost snapshot is retried by Raft after
+            # the follower's next rejection, as with etcd's reportSnapshot(SnapshotFinish).
+            self.rn.report_snapshot(m.to, False)
