@@ -412,6 +412,9 @@ def check(
     parts = model.partition(history)
     deadline = None if timeout is None else time.monotonic() + timeout
     ranked = sorted(enumerate(parts), key=lambda p: -len(p[1]))
+    # A daemonic process (e.g. a pool worker) may not fork children: search in-process there.
+    if multiprocessing.current_process().daemon:
+        workers = 1
     n_groups = max(1, min(workers, len(ranked)))
     groups: list[list[tuple[int, list[Operation]]]] = [[] for _ in range(n_groups)]
     for pos, part in enumerate(ranked):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import multiprocessing
+
 from jepsen_style.checker import check
 from jepsen_style.history import Event, pair
 from jepsen_style.models import EtcdModel, KvModel, Model, RegisterModel
@@ -172,3 +174,14 @@ def test_kv_append_order() -> None:
     assert verdict(kv, h[:5] + [ev(2, "ok", "get", "xyx", 5, key="k")]) is False
     assert verdict(kv, [ev(0, "invoke", "get", None, 0, key="z"),
                         ev(0, "ok", "get", "", 1, key="z")]) is True
+
+
+def _check_in_worker(workers: int) -> bool | None:
+    h = [ev(0, "invoke", "write", 1, 0, key="a"), ev(0, "ok", "write", 1, 1, key="a"),
+         ev(1, "invoke", "read", None, 2, key="b"), ev(1, "ok", "read", 5, 3, key="b")]
+    return check(REGISTER, pair(h), workers=workers).linearizable
+
+
+def test_parallel_check_inside_a_pool_worker_falls_back_to_in_process() -> None:
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        assert pool.map(_check_in_worker, [2]) == [False]
