@@ -37,11 +37,6 @@ class Member:
     client_url: str
     peer_url: str
 
-    @property
-    def endpoint(self) -> str:
-        """The client URL without scheme, as etcdctl prints it."""
-        return self.client_url.split("://", 1)[-1]
-
 
 class Cluster(ABC):
     """A set of members of one implementation, with fault handles."""
