@@ -1,0 +1,256 @@
+"""Outbound half of the peer transport: one sender task per remote member.
+
+A :class:`PeerSender` owns a bounded queue of Raft messages for one peer and a task that keeps
+one TCP connection to the peer's advertised URL (through any proxies in between), introduces
+itself with a :class:`~petcd.transport.wire.Hello`, and then writes queued messages in batches
+(many length-prefixed frames per ``write``).
+
+Invariants and behaviour:
+
+* :meth:`enqueue` never blocks or awaits. When the queue is full, or the peer is known to be
+  down (the last connection attempt failed), the message is dropped and the owner's
+  ``report_unreachable`` (and ``report_snapshot(failure=True)`` for MsgSnap) is called --
+  etcd's behaviour when its stream buffer is full or the peer is inactive.
+* A failed dial, refused handshake, write error/timeout or EOF from the listener ends the
+  connection: queued messages are dropped with ``report_unreachable`` and the task redials
+  after an exponential backoff with jitter (``BACKOFF_MIN`` doubling to ``BACKOFF_MAX``), trying
+  the peer's URLs round-robin.
+* An idle link carries an empty keepalive frame every ``keepalive`` seconds so the listener's
+  read timeout only fires on dead links.
+* A ``removed member`` refusal is reported once through ``on_removed``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from petcd.ids import format_id
+from petcd.logutil import Logger
+from petcd.raft.codec import encode_message
+from petcd.raft.types import Message, MessageType
+from petcd.transport import wire
+
+__all__ = ["BACKOFF_MAX", "BACKOFF_MIN", "QUEUE_SIZE", "PeerSender", "SenderEnv"]
+
+QUEUE_SIZE = 4096  # etcd's streamBufSize
+BACKOFF_MIN = 0.05
+BACKOFF_MAX = 1.0
+MAX_BATCH_BYTES = 4 << 20
+
+
+@dataclass(slots=True)
+class SenderEnv:
+    """What a sender needs from its transport (shared, mutable: cluster_id may change)."""
+
+    local_id: int
+    cluster_id: int
+    local_urls: tuple[str, ...]
+    logger: Logger
+    report_unreachable: Callable[[int], None]
+    report_snapshot: Callable[[int, bool], None]
+    on_removed: Callable[[int], None]
+    server_version: str
+    dial_timeout: float = 1.0
+    write_timeout: float = 5.0
+    keepalive: float = 1.0
+
+
+class PeerSender:
+    """Queue + connection task for one remote member (see module docstring)."""
+
+    def __init__(self, peer_id: int, urls: list[str], env: SenderEnv) -> None:
+        self.peer_id = peer_id
+        self.urls = list(urls)
+        self._env = env
+        self._queue: collections.deque[Message] = collections.deque()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._url_index = 0
+        self.active = False
+        #: True after a failed attempt until the next successful handshake.
+        self.down = False
+        self._log = env.logger.with_(
+            **{"local-member-id": format_id(env.local_id), "remote-peer-id": format_id(peer_id)}
+        )
+
+    # -- owner API (all non-blocking) ---------------------------------------------------------
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(
+                self._run(), name=f"peer-sender-{format_id(self.peer_id)}"
+            )
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        self._queue.clear()
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._close()
+
+    def enqueue(self, msg: Message) -> None:
+        """Queue ``msg`` or drop it with an unreachable report (never blocks)."""
+        if self.down or len(self._queue) >= QUEUE_SIZE:
+            if not self.down:
+                self._log.warning(
+                    "dropped internal Raft message since sending buffer is full "
+                    "(overloaded network)",
+                    **{"message-type": msg.type.name, "remote-peer-active": self.active},
+                )
+            self._report_drop(msg)
+            return
+        self._queue.append(msg)
+        self._wake.set()
+
+    def set_urls(self, urls: list[str]) -> None:
+        """Replace the peer's URLs; reconnect if the current one is gone."""
+        current = self.urls[self._url_index % len(self.urls)] if self.urls else None
+        self.urls = list(urls)
+        self._url_index = 0
+        if current not in self.urls:
+            self.reconnect()
+
+    def reconnect(self) -> None:
+        """Drop the current connection (if any); the task redials."""
+        self._close()
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _report_drop(self, msg: Message) -> None:
+        self._env.report_unreachable(self.peer_id)
+        if msg.type == MessageType.MsgSnap:
+            self._env.report_snapshot(self.peer_id, True)
+
+    def _fail_queue(self) -> None:
+        queued = list(self._queue)
+        self._queue.clear()
+        if queued:
+            self._env.report_unreachable(self.peer_id)
+            for m in queued:
+                if m.type == MessageType.MsgSnap:
+                    self._env.report_snapshot(self.peer_id, True)
+
+    def _close(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.close()
+
+    def _mark_inactive(self, err: str) -> None:
+        if self.active:
+            self._log.warning("peer became inactive (message send to peer failed)", error=err)
+        self.active = False
+        self.down = True
+        self._fail_queue()
+
+    async def _run(self) -> None:
+        delay = BACKOFF_MIN
+        while True:
+            url = self.urls[self._url_index % len(self.urls)] if self.urls else ""
+            err = await self._connect_and_stream(url)
+            if err == wire.ERR_REMOVED_MEMBER:
+                return
+            if self.active:  # the link worked before failing: start backing off afresh
+                delay = BACKOFF_MIN
+            self._close()
+            self._mark_inactive(err)
+            self._url_index += 1
+            await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+            delay = min(delay * 2, BACKOFF_MAX)
+
+    async def _connect_and_stream(self, url: str) -> str:
+        """One connection's life; returns why it ended (an error string)."""
+        parts = urlsplit(url)
+        if parts.scheme != "http" or parts.hostname is None or parts.port is None:
+            return f"unsupported peer URL {url!r}"
+        env = self._env
+        try:
+            async with asyncio.timeout(env.dial_timeout):
+                reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+                self._writer = writer
+                hello = wire.Hello(
+                    cluster_id=env.cluster_id,
+                    frm=env.local_id,
+                    to=self.peer_id,
+                    peer_urls=env.local_urls,
+                    server_version=env.server_version,
+                )
+                writer.write(wire.MAGIC + wire.frame(hello.encode()))
+                await writer.drain()
+                reply = wire.Reply.decode(await wire.read_frame(reader, wire.MAX_HANDSHAKE))
+        except (OSError, TimeoutError, EOFError, asyncio.IncompleteReadError) as exc:
+            return f"dial {url}: {exc or type(exc).__name__}"
+        except wire.FrameError as exc:
+            return f"handshake with {url}: {exc}"
+        if not reply.ok:
+            return self._refused(url, reply)
+        self.active = True
+        self.down = False
+        self._log.info("peer became active", **{"peer-url": url})
+        return await self._stream(reader, writer)
+
+    def _refused(self, url: str, reply: wire.Reply) -> str:
+        env = self._env
+        if reply.error == wire.ERR_REMOVED_MEMBER:
+            self._log.error(
+                "the member has been permanently removed from the cluster",
+                **{"peer-url": url},
+            )
+            self.active = False
+            self.down = True
+            self._fail_queue()
+            env.on_removed(self.peer_id)
+            return reply.error
+        if reply.error == wire.ERR_CLUSTER_ID_MISMATCH:
+            self._log.warning(
+                "request sent was ignored by remote peer due to cluster ID mismatch",
+                **{
+                    "remote-peer-cluster-id": format_id(reply.cluster_id),
+                    "local-member-cluster-id": format_id(env.cluster_id),
+                    "error": reply.error,
+                },
+            )
+        else:
+            self._log.warning("request sent was refused by remote peer", error=reply.error)
+        return reply.error
+
+    async def _stream(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> str:
+        env = self._env
+        eof = asyncio.ensure_future(reader.read(1))
+        try:
+            while True:
+                if not self._queue:
+                    self._wake.clear()
+                    wake = asyncio.ensure_future(self._wake.wait())
+                    done, _ = await asyncio.wait(
+                        {wake, eof}, timeout=env.keepalive, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    wake.cancel()
+                    if eof in done:
+                        return "connection closed by remote peer"
+                    if not done and self._writer is writer:
+                        writer.write(wire.frame(b""))  # keepalive
+                if self._writer is not writer:
+                    return "connection reset locally"
+                chunks: list[bytes] = []
+                size = 0
+                while self._queue and size < MAX_BATCH_BYTES:
+                    data = encode_message(self._queue.popleft())
+                    chunks.append(wire.frame(data))
+                    size += len(data) + 4
+                if chunks:
+                    writer.write(b"".join(chunks))
+                async with asyncio.timeout(env.write_timeout):
+                    await writer.drain()
+        except (OSError, TimeoutError) as exc:
+            return f"write to peer failed: {exc or type(exc).__name__}"
+        finally:
+            eof.cancel()

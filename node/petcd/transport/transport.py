@@ -1,0 +1,305 @@
+"""PeerTransport: Raft message exchange between members over ``--listen-peer-urls``.
+
+Usage (all methods except ``start``/``stop`` are synchronous and must be called on the event
+loop thread that ran ``start``)::
+
+    t = PeerTransport(local_id, cluster_id, cfg.listen_peer_urls, on_message, logger,
+                      advertise_urls=cfg.initial_advertise_peer_urls,
+                      report_unreachable=rawnode_report_unreachable,
+                      report_snapshot=rawnode_report_snapshot,
+                      members=lambda: [...], is_id_removed=membership.is_removed,
+                      on_removed=stop_server)
+    await t.start()                 # binds every listen URL (OSError if one cannot be bound)
+    t.add_peer(peer_id, peer_urls)  # dials lazily, reconnects forever with backoff
+    t.send(rd.messages)             # never blocks; drops + report_unreachable when it must
+    await t.stop()
+
+Inbound: every listener accepts Raft connections (see :mod:`petcd.transport.wire`) and
+HTTP/1.1 requests (see :mod:`petcd.transport.http`) on the same port, told apart by the first
+byte. A Raft handshake is refused (and logged) when the cluster ID differs
+(``cluster ID mismatch``), the sender was removed (``removed member``) or it is addressed to
+another member (``to field mismatch``). Messages on an accepted connection are decoded with
+``petcd.raft.codec.decode_message`` and handed to ``on_message`` one by one, in order; a frame
+that fails to decode, garbage bytes or a silent link (no frame for ``read_timeout``) close
+that connection only -- the listener keeps serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+from petcd.config import ETCD_CLUSTER_VERSION, ETCD_SERVER_VERSION
+from petcd.ids import format_id
+from petcd.logutil import Logger
+from petcd.raft.codec import decode_message
+from petcd.raft.types import Message
+from petcd.transport import http, wire
+from petcd.transport.peer import PeerSender, SenderEnv
+
+__all__ = ["PeerTransport"]
+
+FIRST_BYTE_TIMEOUT = 10.0
+
+
+def _noop_id(_: int) -> None:
+    return None
+
+
+def _noop_snap(_: int, __: bool) -> None:
+    return None
+
+
+class PeerTransport:
+    """See the module docstring for the contract."""
+
+    def __init__(
+        self,
+        local_id: int,
+        cluster_id: int,
+        listen_urls: Sequence[str],
+        on_message: Callable[[Message], None],
+        logger: Logger,
+        *,
+        advertise_urls: Sequence[str] = (),
+        report_unreachable: Callable[[int], None] = _noop_id,
+        report_snapshot: Callable[[int, bool], None] = _noop_snap,
+        members: Callable[[], Iterable[Mapping[str, Any]]] | None = None,
+        is_id_removed: Callable[[int], bool] = lambda _id: False,
+        on_removed: Callable[[int], None] = _noop_id,
+        versions: Mapping[str, str] | None = None,
+        dial_timeout: float = 1.0,
+        read_timeout: float = 5.0,
+        write_timeout: float = 5.0,
+    ) -> None:
+        """``report_unreachable(peer_id)`` / ``report_snapshot(peer_id, failure)`` feed Raft;
+        ``members()`` serves ``GET /members``; ``on_removed(peer_id)`` fires when a peer tells
+        us we were removed from the cluster (etcd then stops the member)."""
+        self.local_id = local_id
+        self.listen_urls = list(listen_urls)
+        self._on_message = on_message
+        self._log = logger
+        self._members = members
+        self._is_id_removed = is_id_removed
+        self._versions = dict(
+            versions or {"etcdserver": ETCD_SERVER_VERSION, "etcdcluster": ETCD_CLUSTER_VERSION}
+        )
+        self._read_timeout = read_timeout
+        self._env = SenderEnv(
+            local_id=local_id,
+            cluster_id=cluster_id,
+            local_urls=tuple(advertise_urls),
+            logger=logger,
+            report_unreachable=report_unreachable,
+            report_snapshot=report_snapshot,
+            on_removed=on_removed,
+            server_version=self._versions.get("etcdserver", ""),
+            dial_timeout=dial_timeout,
+            write_timeout=write_timeout,
+            keepalive=read_timeout / 3,
+        )
+        self._peers: dict[int, PeerSender] = {}
+        self._servers: list[asyncio.Server] = []
+        self._conns: set[asyncio.Task[None]] = set()
+        self._started = False
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    @property
+    def cluster_id(self) -> int:
+        return self._env.cluster_id
+
+    @property
+    def bound_addresses(self) -> list[tuple[str, int]]:
+        """(host, port) of every listening socket (useful with port 0)."""
+        out: list[tuple[str, int]] = []
+        for server in self._servers:
+            for sock in server.sockets:
+                name = sock.getsockname()
+                out.append((str(name[0]), int(name[1])))
+        return out
+
+    async def start(self) -> None:
+        """Bind all listen URLs and start dialing known peers."""
+        try:
+            for url in self.listen_urls:
+                parts = urlsplit(url)
+                if parts.scheme != "http":
+                    raise ValueError(f"unsupported peer listen URL {url!r}: only http:// for now")
+                server = await asyncio.start_server(
+                    self._accept, parts.hostname, parts.port, reuse_address=True
+                )
+                self._servers.append(server)
+        except BaseException:
+            await self._close_servers()
+            raise
+        self._started = True
+        for peer in self._peers.values():
+            peer.start()
+        self._log.info(
+            "started peer transport",
+            **{
+                "local-member-id": format_id(self.local_id),
+                "listen-peer-urls": self.listen_urls,
+            },
+        )
+
+    async def stop(self) -> None:
+        """Close listeners, inbound connections and all peer senders."""
+        self._started = False
+        await self._close_servers()
+        for task in list(self._conns):
+            task.cancel()
+        for task in list(self._conns):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        peers, self._peers = list(self._peers.values()), {}
+        for peer in peers:
+            await peer.stop()
+
+    async def _close_servers(self) -> None:
+        servers, self._servers = self._servers, []
+        for server in servers:
+            server.close()
+        for server in servers:
+            with contextlib.suppress(Exception):
+                await server.wait_closed()
+
+    # -- peers ---------------------------------------------------------------------------------
+
+    def add_peer(self, peer_id: int, urls: Sequence[str]) -> None:
+        """Start sending to ``peer_id`` at ``urls`` (idempotent: updates URLs if known)."""
+        if peer_id == self.local_id:
+            return
+        existing = self._peers.get(peer_id)
+        if existing is not None:
+            existing.set_urls(list(urls))
+            return
+        peer = PeerSender(peer_id, list(urls), self._env)
+        self._peers[peer_id] = peer
+        if self._started:
+            peer.start()
+
+    def remove_peer(self, peer_id: int) -> None:
+        """Stop sending to ``peer_id``; queued messages are discarded silently."""
+        peer = self._peers.pop(peer_id, None)
+        if peer is not None:
+            task = asyncio.get_running_loop().create_task(peer.stop())
+            self._conns.add(task)
+            task.add_done_callback(self._conns.discard)
+
+    def update_peer(self, peer_id: int, urls: Sequence[str]) -> None:
+        """Change the URLs used to reach ``peer_id`` (adds it if unknown)."""
+        self.add_peer(peer_id, urls)
+
+    def set_cluster_id(self, cluster_id: int) -> None:
+        """Use ``cluster_id`` in handshakes from now on; existing outbound links redial."""
+        if cluster_id == self._env.cluster_id:
+            return
+        self._env.cluster_id = cluster_id
+        for peer in self._peers.values():
+            peer.reconnect()
+
+    def peers(self) -> list[int]:
+        return sorted(self._peers)
+
+    def peer_active(self, peer_id: int) -> bool:
+        """True while an accepted outbound connection to ``peer_id`` exists."""
+        peer = self._peers.get(peer_id)
+        return peer is not None and peer.active
+
+    def send(self, msgs: Iterable[Message]) -> None:
+        """Queue each message for its ``to`` peer; never blocks or awaits.
+
+        Messages to unknown peers (or to ourselves) are dropped silently, as etcd does.
+        """
+        for msg in msgs:
+            peer = self._peers.get(msg.to)
+            if peer is not None:
+                peer.enqueue(msg)
+
+    # -- inbound -------------------------------------------------------------------------------
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._conns.add(task)
+        try:
+            await self._serve_conn(reader, writer)
+        except (ConnectionError, OSError, TimeoutError, asyncio.IncompleteReadError):
+            pass
+        except wire.FrameError as exc:
+            self._log.warning(
+                "closed peer connection after bad bytes",
+                error=str(exc),
+                **{"remote-addr": str(writer.get_extra_info("peername"))},
+            )
+        finally:
+            if task is not None:
+                self._conns.discard(task)
+            writer.close()
+
+    async def _serve_conn(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        async with asyncio.timeout(FIRST_BYTE_TIMEOUT):
+            first = await reader.read(1)
+        if not first:
+            return
+        if first != wire.MAGIC[:1]:
+            await http.handle_http(
+                first, reader, writer, self._env.cluster_id, self._members, self._versions
+            )
+            return
+        async with asyncio.timeout(FIRST_BYTE_TIMEOUT):
+            rest = await reader.readexactly(len(wire.MAGIC) - 1)
+            if first + rest != wire.MAGIC:
+                raise wire.FrameError("bad peer protocol preamble")
+            hello = wire.Hello.decode(await wire.read_frame(reader, wire.MAX_HANDSHAKE))
+        refusal = self._check_hello(hello)
+        writer.write(wire.frame(wire.Reply(refusal, self._env.cluster_id).encode()))
+        await writer.drain()
+        if refusal:
+            return
+        await self._receive(hello.frm, reader)
+
+    def _check_hello(self, hello: wire.Hello) -> str:
+        fields = {
+            "local-member-id": format_id(self.local_id),
+            "remote-peer-id": format_id(hello.frm),
+        }
+        if hello.cluster_id != self._env.cluster_id:
+            self._log.warning(
+                "request cluster ID mismatch",
+                **fields,
+                **{
+                    "local-member-cluster-id": format_id(self._env.cluster_id),
+                    "remote-peer-cluster-id": format_id(hello.cluster_id),
+                    "remote-peer-server-version": hello.server_version,
+                },
+            )
+            return wire.ERR_CLUSTER_ID_MISMATCH
+        if self._is_id_removed(hello.frm):
+            self._log.warning("rejected stream from remote peer because it was removed", **fields)
+            return wire.ERR_REMOVED_MEMBER
+        if hello.to != self.local_id:
+            self._log.warning(
+                "ignored streaming request; ID mismatch",
+                **fields,
+                **{"remote-peer-id-header": format_id(hello.to)},
+            )
+            return wire.ERR_TO_MISMATCH
+        return ""
+
+    async def _receive(self, frm: int, reader: asyncio.StreamReader) -> None:
+        while True:
+            async with asyncio.timeout(self._read_timeout):
+                payload = await wire.read_frame(reader)
+            if not payload:
+                continue  # keepalive
+            try:
+                msg = decode_message(payload)
+            except ValueError as exc:
+                raise wire.FrameError(f"undecodable message from {format_id(frm)}: {exc}") from None
+            self._on_message(msg)

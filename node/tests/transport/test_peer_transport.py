@@ -1,0 +1,411 @@
+"""PeerTransport between real sockets on 127.0.0.1, directly and through a TCP forwarder."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import socket
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from petcd.logutil import Logger, new_logger
+from petcd.raft.types import Entry, Message, MessageType
+from petcd.transport import PeerTransport
+from petcd.transport.peer import QUEUE_SIZE
+
+from harness.ports import free_port
+
+CID = 0x1234ABCD
+DEADLINE = 15.0
+
+
+def run(coro: Coroutine[Any, Any, None]) -> None:
+    asyncio.run(asyncio.wait_for(coro, 60))
+
+
+async def until(cond: Callable[[], bool], what: str, timeout: float = DEADLINE) -> None:
+    """Poll ``cond`` until true or fail after ``timeout`` seconds."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not cond():
+        if loop.time() > end:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.01)
+
+
+async def keep_sending(
+    t: PeerTransport, mk: Callable[[int], Message], cond: Callable[[], bool], what: str
+) -> None:
+    """Send fresh messages until ``cond`` holds (a link may need a redial first)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + DEADLINE
+    i = 0
+    while not cond():
+        if loop.time() > end:
+            raise AssertionError(f"timed out waiting for {what}")
+        t.send([mk(i)])
+        i += 1
+        await asyncio.sleep(0.02)
+
+
+@dataclass
+class Node:
+    id: int
+    url: str
+    transport: PeerTransport
+    got: list[Message] = field(default_factory=list)
+    unreachable: list[int] = field(default_factory=list)
+    snap_failures: list[int] = field(default_factory=list)
+    removed: list[int] = field(default_factory=list)
+    logbuf: io.StringIO = field(default_factory=io.StringIO)
+
+    def logs(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.logbuf.getvalue().splitlines()]
+
+    def logged(self, msg: str) -> bool:
+        return any(r["msg"] == msg for r in self.logs())
+
+
+def make_node(
+    node_id: int,
+    cluster_id: int = CID,
+    removed: Callable[[int], bool] = lambda _i: False,
+    members: list[dict[str, Any]] | None = None,
+) -> Node:
+    url = f"http://127.0.0.1:{free_port()}"
+    buf = io.StringIO()
+    log: Logger = new_logger("debug", stream=buf)
+    holder: dict[str, Node] = {}
+    t = PeerTransport(
+        node_id,
+        cluster_id,
+        [url],
+        lambda m: holder["n"].got.append(m),
+        log,
+        advertise_urls=[url],
+        report_unreachable=lambda i: holder["n"].unreachable.append(i),
+        report_snapshot=lambda i, failed: holder["n"].snap_failures.append(i) if failed else None,
+        is_id_removed=removed,
+        on_removed=lambda i: holder["n"].removed.append(i),
+        members=(lambda: members or []),
+        read_timeout=2.0,
+    )
+    node = Node(node_id, url, t, logbuf=buf)
+    holder["n"] = node
+    return node
+
+
+def hb(frm: int, to: int, i: int) -> Message:
+    return Message(type=MessageType.MsgHeartbeat, to=to, frm=frm, term=1, commit=i)
+
+
+class Forwarder:
+    """A TCP forwarder on its own port; ``cut()`` kills it, ``restore()`` brings it back."""
+
+    def __init__(self, target_port: int) -> None:
+        self.port = free_port()
+        self.target_port = target_port
+        self.server: asyncio.Server | None = None
+        self.writers: set[asyncio.StreamWriter] = set()
+        self.accepted = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def restore(self) -> None:
+        self.server = await asyncio.start_server(
+            self._handle, "127.0.0.1", self.port, reuse_address=True
+        )
+
+    async def cut(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+            self.server = None
+        for w in list(self.writers):
+            w.transport.abort()
+        self.writers.clear()
+
+    async def _pipe(self, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        try:
+            while data := await r.read(65536):
+                w.write(data)
+                await w.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            w.close()
+
+    async def _handle(self, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        self.accepted += 1
+        try:
+            ur, uw = await asyncio.open_connection("127.0.0.1", self.target_port)
+        except OSError:
+            w.close()
+            return
+        self.writers.update({w, uw})
+        await asyncio.gather(self._pipe(r, uw), self._pipe(ur, w))
+
+
+def port_of(url: str) -> int:
+    return int(url.rsplit(":", 1)[1])
+
+
+async def started(*nodes: Node) -> Callable[[], Awaitable[None]]:
+    for n in nodes:
+        await n.transport.start()
+
+    async def stop() -> None:
+        for n in nodes:
+            await n.transport.stop()
+
+    return stop
+
+
+def test_three_members_exchange_messages_in_order() -> None:
+    async def main() -> None:
+        a, b, c = make_node(1), make_node(2), make_node(3)
+        stop = await started(a, b, c)
+        try:
+            for n in (a, b, c):
+                for m in (a, b, c):
+                    n.transport.add_peer(m.id, [m.url])
+            big = Message(
+                type=MessageType.MsgApp,
+                to=2,
+                frm=1,
+                term=3,
+                log_term=2,
+                index=7,
+                commit=6,
+                entries=[Entry(term=3, index=8, data=b"x" * 100_000)],
+            )
+            a.transport.send([hb(1, 2, i) for i in range(500)] + [big])
+            b.transport.send([hb(2, 3, i) for i in range(10)])
+            c.transport.send([hb(3, 1, i) for i in range(10)] + [hb(3, 99, 0), hb(3, 3, 0)])
+            await until(lambda: len(b.got) == 501, "b to receive 501")
+            await until(lambda: len(c.got) == 10 and len(a.got) == 10, "c and a to receive")
+            assert [m.commit for m in b.got[:500]] == list(range(500))
+            assert b.got[500] == big
+            assert all(m.frm == 3 and m.to == 1 for m in a.got)
+            assert not (a.unreachable or b.unreachable or c.unreachable)
+            assert a.transport.peer_active(2) and a.transport.peers() == [2, 3]
+        finally:
+            await stop()
+
+    run(main())
+
+
+def test_through_forwarder_cut_reports_unreachable_and_reconnects() -> None:
+    async def main() -> None:
+        a, b = make_node(1), make_node(2)
+        fwd = Forwarder(port_of(b.url))
+        await fwd.restore()
+        stop = await started(a, b)
+        try:
+            a.transport.add_peer(2, [fwd.url])  # a only knows b by the forwarder's address
+            b.transport.add_peer(1, [a.url])
+            a.transport.send([hb(1, 2, i) for i in range(20)])
+            await until(lambda: len(b.got) == 20, "messages through the forwarder")
+            assert fwd.accepted >= 1
+
+            await fwd.cut()
+            await keep_sending(
+                a.transport,
+                lambda i: hb(1, 2, 1000 + i),
+                lambda: 2 in a.unreachable,
+                "unreachable report",
+            )
+            assert not a.transport.peer_active(2)
+            assert a.logged("peer became inactive (message send to peer failed)")
+
+            await fwd.restore()
+            before = len(b.got)
+            await keep_sending(
+                a.transport,
+                lambda i: hb(1, 2, 5000 + i),
+                lambda: len(b.got) > before,
+                "delivery after restore",
+            )
+            assert a.transport.peer_active(2)
+            assert b.got[-1].commit >= 5000
+        finally:
+            await stop()
+            await fwd.cut()
+
+    run(main())
+
+
+def test_full_queue_drops_and_reports_unreachable() -> None:
+    async def main() -> None:
+        a, b = make_node(1), make_node(2)
+        stop = await started(a, b)
+        try:
+            a.transport.add_peer(2, [b.url])
+            snap = Message(type=MessageType.MsgSnap, to=2, frm=1, term=1)
+            # send() never awaits, so the sender task cannot drain the queue in between.
+            a.transport.send([hb(1, 2, i) for i in range(QUEUE_SIZE + 10)] + [snap])
+            assert a.unreachable.count(2) == 11
+            assert a.snap_failures == [2]
+            assert a.logged(
+                "dropped internal Raft message since sending buffer is full (overloaded network)"
+            )
+            await until(lambda: len(b.got) == QUEUE_SIZE, "queued messages to arrive")
+        finally:
+            await stop()
+
+    run(main())
+
+
+def test_cluster_id_mismatch_is_refused_and_logged() -> None:
+    async def main() -> None:
+        a, b = make_node(1), make_node(2, cluster_id=0xBEEF)
+        stop = await started(a, b)
+        try:
+            a.transport.add_peer(2, [b.url])
+            await keep_sending(
+                a.transport,
+                lambda i: hb(1, 2, i),
+                lambda: 2 in a.unreachable,
+                "mismatch to be reported",
+            )
+            await until(lambda: b.logged("request cluster ID mismatch"), "listener log")
+            rec = next(r for r in b.logs() if r["msg"] == "request cluster ID mismatch")
+            assert rec["local-member-cluster-id"] == "beef"
+            assert rec["remote-peer-cluster-id"] == "1234abcd"
+            refused = [r for r in a.logs() if "cluster ID mismatch" in r["msg"]]
+            assert refused and refused[0]["error"] == "cluster ID mismatch"
+            assert b.got == []
+
+            b.transport.set_cluster_id(CID)  # now they agree: traffic flows
+            await keep_sending(
+                a.transport,
+                lambda i: hb(1, 2, i),
+                lambda: len(b.got) > 0,
+                "delivery after set_cluster_id",
+            )
+        finally:
+            await stop()
+
+    run(main())
+
+
+def test_removed_member_is_told_so() -> None:
+    async def main() -> None:
+        a, b = make_node(1), make_node(2, removed=lambda i: i == 1)
+        stop = await started(a, b)
+        try:
+            a.transport.add_peer(2, [b.url])
+            a.transport.send([hb(1, 2, 0)])
+            await until(lambda: a.removed == [2], "removal notice")
+            assert a.logged("the member has been permanently removed from the cluster")
+            assert b.logged("rejected stream from remote peer because it was removed")
+            assert b.got == []
+        finally:
+            await stop()
+
+    run(main())
+
+
+def test_wrong_recipient_is_refused() -> None:
+    async def main() -> None:
+        a, b = make_node(1), make_node(2)
+        stop = await started(a, b)
+        try:
+            a.transport.add_peer(3, [b.url])  # b's address, but a believes it is member 3
+            await keep_sending(
+                a.transport, lambda i: hb(1, 3, i), lambda: 3 in a.unreachable, "to-mismatch report"
+            )
+            assert b.logged("ignored streaming request; ID mismatch")
+            assert b.got == []
+        finally:
+            await stop()
+
+    run(main())
+
+
+def test_garbage_does_not_break_the_listener() -> None:
+    async def main() -> None:
+        a, b = make_node(1), make_node(2)
+        stop = await started(a, b)
+        try:
+            port = port_of(b.url)
+            payloads = [
+                b"\x00" * 64,  # looks like our preamble, is not
+                b"\x00petcd/1\xff\xff\xff\xff",  # good preamble, absurd handshake length
+                b"\x00petcd/1\x00\x00\x00\x05{bad}",  # good preamble, bad handshake JSON
+                bytes(range(1, 256)) * 10,
+                b"GET\r\n\r\n",
+                b"",
+            ]
+            for data in payloads:
+                r, w = await asyncio.open_connection("127.0.0.1", port)
+                w.write(data)
+                await w.drain()
+                w.write_eof()
+                await asyncio.wait_for(r.read(-1), 10)
+                w.close()
+            # a valid handshake followed by an undecodable message frame
+            from petcd.transport import wire
+
+            r, w = await asyncio.open_connection("127.0.0.1", port)
+            w.write(wire.MAGIC + wire.frame(wire.Hello(CID, 1, 2).encode()))
+            w.write(wire.frame(b"\xc1 not msgpack"))
+            await w.drain()
+            assert await asyncio.wait_for(r.read(-1), 10) != b""  # reply, then closed
+            w.close()
+            await until(lambda: b.logged("closed peer connection after bad bytes"), "log")
+
+            a.transport.add_peer(2, [b.url])
+            a.transport.send([hb(1, 2, 7)])
+            await until(lambda: [m.commit for m in b.got] == [7], "delivery after garbage")
+        finally:
+            await stop()
+
+    run(main())
+
+
+def test_idle_link_stays_up_with_keepalives() -> None:
+    async def main() -> None:
+        a, b = make_node(1), make_node(2)
+        stop = await started(a, b)
+        try:
+            a.transport.add_peer(2, [b.url])
+            a.transport.send([hb(1, 2, 1)])
+            await until(lambda: len(b.got) == 1, "first message")
+            await asyncio.sleep(3.0)  # longer than the 2 s read timeout: only keepalives flow
+            assert a.transport.peer_active(2)
+            a.transport.send([hb(1, 2, 2)])
+            await until(lambda: len(b.got) == 2, "second message")
+            assert a.unreachable == []
+        finally:
+            await stop()
+
+    run(main())
+
+
+def test_start_fails_cleanly_on_a_busy_port() -> None:
+    async def main() -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            s.listen()
+            port = s.getsockname()[1]
+            t = PeerTransport(
+                1,
+                CID,
+                [f"http://127.0.0.1:{port}"],
+                lambda m: None,
+                new_logger(stream=io.StringIO()),
+            )
+            try:
+                await t.start()
+            except OSError:
+                pass
+            else:
+                raise AssertionError("start() bound a port already in use")
+            await t.stop()
+
+    run(main())
