@@ -313,76 +313,21 @@ def _assign(cfg: Config, spec: cf.FlagSpec, value: object) -> None:
         setattr(cfg, spec.attr, value)
 
 
-_SECURITY_KEYS = frozenset(
-    (
-        "cert-file",
-        "key-file",
-        "client-cert-file",
-        "client-key-file",
-        "client-cert-auth",
-        "trusted-ca-file",
-        "auto-tls",
-    )
-)
-
-
 def load_config_file(path: str) -> Config:
-    """etcd ``--config-file``: a YAML mapping keyed by flag names.
-
-    Like etcd: URL lists are comma-separated strings, durations are integer nanoseconds,
-    TLS settings sit under ``client-transport-security`` / ``peer-transport-security``,
-    unknown keys are ignored. Raises ConfigError (etcd's read/parse error text).
-    """
+    """etcd ``--config-file`` (see :func:`petcd.flags.config_file_values`); ConfigError with
+    etcd's read/parse error text."""
     try:
         with open(path, encoding="utf-8") as fh:
             text = fh.read()
     except OSError as exc:
         raise ConfigError(f"open {path}: {exc.strerror.lower() if exc.strerror else exc}") from None
-    try:
-        doc = cf.load_yaml(text)
-    except ValueError as exc:
-        raise ConfigError(f"error converting YAML to JSON: {exc}") from None
-    if not isinstance(doc, dict):
-        raise ConfigError("error unmarshaling JSON: config file is not a mapping")
     cfg = Config()
-    items: list[tuple[str, object]] = []
-    for key, value in doc.items():
-        prefix = {"client-transport-security": "", "peer-transport-security": "peer-"}.get(key)
-        if prefix is not None and isinstance(value, dict):
-            for sub, subval in value.items():
-                if sub in _SECURITY_KEYS:
-                    items.append((prefix + sub, subval))
-            continue
-        items.append((str(key), value))
-    for name, value in items:
-        spec = cf.FLAGS_BY_NAME.get(name)
-        if spec is None or spec.kind == "ignored" or value is None:
-            continue
-        try:
-            _assign(cfg, spec, _from_yaml(spec, value))
-        except ValueParseError as exc:
-            raise ConfigError(f"error unmarshaling JSON: {name}: {exc}") from None
+    try:
+        for spec, value in cf.config_file_values(text):
+            _assign(cfg, spec, value)
+    except ValueParseError as exc:
+        raise ConfigError(str(exc)) from None
     return cfg
-
-
-def _from_yaml(spec: cf.FlagSpec, value: object) -> object:
-    if spec.kind == "duration":
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueParseError("durations are integer nanoseconds in config files")
-        return value / 1e9
-    if spec.kind == "strings" and isinstance(value, list):
-        return sorted({str(v) for v in value})
-    if spec.kind == "bool":
-        if isinstance(value, bool):
-            return value
-        return spec.convert(str(value))
-    if spec.kind in ("uint", "int"):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueParseError("parse error")
-        return spec.convert(str(value))
-    if isinstance(value, bool):
-        return spec.convert("true" if value else "false")
-    return spec.convert(str(value))
 
 
 def _apply_environment(cfg: Config, environ: Mapping[str, str]) -> None:

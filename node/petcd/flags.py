@@ -284,25 +284,14 @@ def _f(name: str, kind: str, default: str, text: str, group: str, *choices: str)
     return FlagSpec(name, kind, default, text, group, tuple(choices))
 
 
+# fmt: off
 FLAGS: tuple[FlagSpec, ...] = (
-    _f(
-        "config-file",
-        "str",
-        "",
-        "YAML configuration file; when given, flags and env are ignored.",
-        _M,
-    ),
+    _f("config-file", "str", "", "YAML configuration file; when given, flags and env are ignored.", _M),
     _f("name", "str", "default", "Member name, unique within the cluster.", _M),
     _f("data-dir", "str", "${name}.etcd", "Directory for this member's data.", _M),
     _f("wal-dir", "str", "", "Separate directory for the Raft log (LevelDB in petcd).", _M),
     _f("listen-peer-urls", "urls", "http://localhost:2380", "URLs to accept peer traffic on.", _M),
-    _f(
-        "listen-client-urls",
-        "urls",
-        "http://localhost:2379",
-        "URLs to accept client traffic on.",
-        _M,
-    ),
+    _f("listen-client-urls", "urls", "http://localhost:2379", "URLs to accept client traffic on.", _M),
     _f("listen-metrics-urls", "urls", "", "Extra URLs serving /metrics and /health.", _M),
     _f("max-snapshots", "uint", "5", "Snapshot files to keep (0 = unlimited).", _M),
     _f("max-wals", "uint", "5", "WAL files to keep (0 = unlimited).", _M),
@@ -310,108 +299,37 @@ FLAGS: tuple[FlagSpec, ...] = (
     _f("heartbeat-interval", "uint", "100", "Heartbeat interval, in milliseconds.", _M),
     _f("election-timeout", "uint", "1000", "Election timeout, in milliseconds.", _M),
     _f("initial-election-tick-advance", "bool", "true", "Fast-forward election ticks at boot.", _M),
-    _f(
-        "quota-backend-bytes",
-        "int",
-        "0",
-        "Backend size that raises a NOSPACE alarm (0 = default).",
-        _M,
-    ),
+    _f("quota-backend-bytes", "int", "0", "Backend size that raises a NOSPACE alarm (0 = default).", _M),
     _f("backend-bbolt-freelist-type", "str", "map", "Accepted for compatibility (bbolt only).", _M),
     _f("backend-batch-interval", "duration", "", "Longest time before a backend commit.", _M),
     _f("backend-batch-limit", "int", "0", "Most operations before a backend commit.", _M),
     _f("max-txn-ops", "uint", "128", "Most operations allowed in one transaction.", _M),
     _f("max-request-bytes", "uint", "1572864", "Largest client request accepted, in bytes.", _M),
     _f("grpc-keepalive-min-time", "duration", "5s", "Shortest client ping interval allowed.", _M),
-    _f(
-        "grpc-keepalive-interval", "duration", "2h", "Server-to-client ping interval (0 = off).", _M
-    ),
+    _f("grpc-keepalive-interval", "duration", "2h", "Server-to-client ping interval (0 = off).", _M),
     _f("grpc-keepalive-timeout", "duration", "20s", "Wait for a ping reply before closing.", _M),
     _f("socket-reuse-port", "bool", "false", "Set SO_REUSEPORT on listeners.", _M),
     _f("socket-reuse-address", "bool", "false", "Set SO_REUSEADDR on listeners.", _M),
     _f("raft-read-timeout", "duration", "5s", "Read timeout on peer connections.", _M),
     _f("raft-write-timeout", "duration", "5s", "Write timeout on peer connections.", _M),
-    _f(
-        "initial-advertise-peer-urls",
-        "urls",
-        "http://localhost:2380",
-        "Peer URLs this member announces.",
-        _C,
-    ),
-    _f(
-        "advertise-client-urls",
-        "urls",
-        "http://localhost:2379",
-        "Client URLs this member announces.",
-        _C,
-    ),
+    _f("initial-advertise-peer-urls", "urls", "http://localhost:2380", "Peer URLs this member announces.", _C),
+    _f("advertise-client-urls", "urls", "http://localhost:2379", "Client URLs this member announces.", _C),
     _f("discovery", "str", "", "Discovery service URL for bootstrapping.", _C),
-    _f(
-        "discovery-fallback",
-        "choice",
-        "proxy",
-        "On discovery failure: 'exit' or 'proxy'.",
-        _C,
-        "proxy",
-        "exit",
-    ),
+    _f("discovery-fallback", "choice", "proxy", "On discovery failure: 'exit' or 'proxy'.", _C, "proxy", "exit"),
     _f("discovery-proxy", "str", "", "HTTP proxy for the discovery service.", _C),
     _f("discovery-srv", "str", "", "DNS domain whose SRV records list the cluster.", _C),
     _f("discovery-srv-name", "str", "", "Suffix of the SRV service name to query.", _C),
-    _f(
-        "initial-cluster",
-        "str",
-        "default=http://localhost:2380",
-        "Bootstrap members: name=peerURL,...",
-        _C,
-    ),
-    _f(
-        "initial-cluster-token",
-        "str",
-        "etcd-cluster",
-        "Token that makes cluster/member IDs unique.",
-        _C,
-    ),
+    _f("initial-cluster", "str", "default=http://localhost:2380", "Bootstrap members: name=peerURL,...", _C),
+    _f("initial-cluster-token", "str", "etcd-cluster", "Token that makes cluster/member IDs unique.", _C),
     _f("initial-cluster-state", "choice", "new", "'new' or 'existing'.", _C, "new", "existing"),
-    _f(
-        "strict-reconfig-check",
-        "bool",
-        "true",
-        "Refuse reconfigurations that would lose quorum.",
-        _C,
-    ),
+    _f("strict-reconfig-check", "bool", "true", "Refuse reconfigurations that would lose quorum.", _C),
     _f("pre-vote", "bool", "true", "Run Raft's pre-vote phase before elections.", _C),
     _f("auto-compaction-retention", "str", "0", "Auto-compaction retention (0 = off).", _C),
-    _f(
-        "auto-compaction-mode",
-        "str",
-        "periodic",
-        "'periodic' (duration) or 'revision' (count).",
-        _C,
-    ),
+    _f("auto-compaction-mode", "str", "periodic", "'periodic' (duration) or 'revision' (count).", _C),
     _f("enable-v2", "bool", "false", "Accept the v2 API (not implemented by petcd).", _C),
     _f("experimental-enable-v2v3", "str", "", "Accepted for compatibility.", _C),
-    _f(
-        "v2-deprecation",
-        "choice",
-        "not-yet",
-        "v2store deprecation stage.",
-        _C,
-        "not-yet",
-        "write-only",
-        "write-only-drop-data",
-        "gone",
-    ),
-    _f(
-        "proxy",
-        "choice",
-        "off",
-        "v2 proxy mode (not implemented by petcd).",
-        _P,
-        "off",
-        "readonly",
-        "on",
-    ),
+    _f("v2-deprecation", "choice", "not-yet", "v2store deprecation stage.", _C, "not-yet", "write-only", "write-only-drop-data", "gone"),
+    _f("proxy", "choice", "off", "v2 proxy mode (not implemented by petcd).", _P, "off", "readonly", "on"),
     _f("proxy-failure-wait", "uint", "5000", "Accepted for compatibility.", _P),
     _f("proxy-refresh-interval", "uint", "30000", "Accepted for compatibility.", _P),
     _f("proxy-dial-timeout", "uint", "1000", "Accepted for compatibility.", _P),
@@ -438,13 +356,7 @@ FLAGS: tuple[FlagSpec, ...] = (
     _f("peer-cert-allowed-cn", "str", "", "CN peer certificates must carry.", _S),
     _f("peer-cert-allowed-hostname", "str", "", "Hostname peer certificates must carry.", _S),
     _f("cipher-suites", "strings", "", "TLS cipher suites, comma separated.", _S),
-    _f(
-        "experimental-peer-skip-client-san-verification",
-        "bool",
-        "false",
-        "Skip peer SAN checks.",
-        _S,
-    ),
+    _f("experimental-peer-skip-client-san-verification", "bool", "false", "Skip peer SAN checks.", _S),
     _f("cors", "strings", "*", "Allowed CORS origins.", _S),
     _f("host-whitelist", "strings", "*", "Accepted Host headers when not using TLS.", _S),
     _f("auth-token", "str", "simple", "Auth token provider and options.", _S),
@@ -459,69 +371,24 @@ FLAGS: tuple[FlagSpec, ...] = (
     _f("metrics", "str", "basic", "'basic' or 'extensive' metrics.", _L),
     _f("enable-grpc-gateway", "bool", "true", "Serve the JSON gateway (not in petcd).", _L),
     _f("version", "bool", "false", "Print the version and exit.", _M),
-    _f(
-        "experimental-enable-distributed-tracing",
-        "bool",
-        "false",
-        "Accepted for compatibility.",
-        _X,
-    ),
+    _f("experimental-enable-distributed-tracing", "bool", "false", "Accepted for compatibility.", _X),
     _f("experimental-distributed-tracing-address", "str", "localhost:4317", "Accepted.", _X),
     _f("experimental-distributed-tracing-service-name", "str", "etcd", "Accepted.", _X),
     _f("experimental-distributed-tracing-instance-id", "str", "", "Accepted.", _X),
-    _f(
-        "experimental-initial-corrupt-check",
-        "bool",
-        "false",
-        "Hash-check peers before serving.",
-        _X,
-    ),
-    _f(
-        "experimental-corrupt-check-time",
-        "duration",
-        "0s",
-        "Interval between corruption checks.",
-        _X,
-    ),
-    _f(
-        "experimental-enable-lease-checkpoint", "bool", "false", "Persist remaining lease TTLs.", _X
-    ),
-    _f(
-        "experimental-compaction-batch-limit",
-        "int",
-        "1000",
-        "Revisions deleted per compaction batch.",
-        _X,
-    ),
-    _f(
-        "experimental-watch-progress-notify-interval",
-        "duration",
-        "10m",
-        "Watch progress interval.",
-        _X,
-    ),
-    _f(
-        "experimental-downgrade-check-time",
-        "duration",
-        "5s",
-        "Downgrade status check interval.",
-        _X,
-    ),
-    _f(
-        "experimental-warning-apply-duration",
-        "duration",
-        "100ms",
-        "Slow-apply warning threshold.",
-        _X,
-    ),
+    _f("experimental-initial-corrupt-check", "bool", "false", "Hash-check peers before serving.", _X),
+    _f("experimental-corrupt-check-time", "duration", "0s", "Interval between corruption checks.", _X),
+    _f("experimental-enable-lease-checkpoint", "bool", "false", "Persist remaining lease TTLs.", _X),
+    _f("experimental-compaction-batch-limit", "int", "1000", "Revisions deleted per compaction batch.", _X),
+    _f("experimental-watch-progress-notify-interval", "duration", "10m", "Watch progress interval.", _X),
+    _f("experimental-downgrade-check-time", "duration", "5s", "Downgrade status check interval.", _X),
+    _f("experimental-warning-apply-duration", "duration", "100ms", "Slow-apply warning threshold.", _X),
     _f("experimental-memory-mlock", "bool", "false", "Accepted for compatibility.", _X),
     _f("experimental-txn-mode-write-with-shared-buffer", "bool", "true", "Accepted.", _X),
     _f("experimental-bootstrap-defrag-threshold-megabytes", "uint", "0", "Accepted.", _X),
     _f("unsafe-no-fsync", "bool", "false", "Skip fsync (unsafe: loses data on crash).", _X),
-    _f(
-        "force-new-cluster", "bool", "false", "Restart as a one-member cluster from local data.", _X
-    ),
+    _f("force-new-cluster", "bool", "false", "Restart as a one-member cluster from local data.", _X),
 ) + tuple(FlagSpec(n, "ignored", "", "", "") for n in _IGNORED)
+# fmt: on
 
 FLAGS_BY_NAME: dict[str, FlagSpec] = {f.name: f for f in FLAGS}
 
@@ -677,3 +544,56 @@ def load_yaml(text: str) -> YamlValue:
                 root[parent_key] = sub
             sub[key] = _yaml_scalar(rest)
     return root
+
+
+_SECURITY_KEYS = frozenset(
+    ("cert-file", "key-file", "client-cert-file", "client-key-file", "client-cert-auth",
+     "trusted-ca-file", "auto-tls")
+)  # fmt: skip
+
+
+def config_file_values(text: str) -> list[tuple[FlagSpec, object]]:
+    """Flag values from an etcd YAML config file's ``text``.
+
+    Like etcd: keys are flag names, URL lists are comma-separated strings, durations are
+    integer nanoseconds, TLS settings sit under ``client-transport-security`` /
+    ``peer-transport-security``, unknown keys are ignored. ValueParseError carries etcd's
+    ``error converting YAML to JSON`` / ``error unmarshaling JSON`` prefixes.
+    """
+    try:
+        doc = load_yaml(text)
+    except ValueError as exc:
+        raise ValueParseError(f"error converting YAML to JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise ValueParseError("error unmarshaling JSON: config file is not a mapping")
+    items: list[tuple[str, object]] = []
+    for key, value in doc.items():
+        prefix = {"client-transport-security": "", "peer-transport-security": "peer-"}.get(key)
+        if prefix is not None and isinstance(value, dict):
+            items += [(prefix + k, v) for k, v in value.items() if k in _SECURITY_KEYS]
+        else:
+            items.append((str(key), value))
+    out: list[tuple[FlagSpec, object]] = []
+    for name, value in items:
+        spec = FLAGS_BY_NAME.get(name)
+        if spec is None or spec.kind == "ignored" or value is None:
+            continue
+        try:
+            out.append((spec, _from_yaml(spec, value)))
+        except ValueParseError as exc:
+            raise ValueParseError(f"error unmarshaling JSON: {name}: {exc}") from None
+    return out
+
+
+def _from_yaml(spec: FlagSpec, value: object) -> object:
+    if spec.kind == "duration":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueParseError("durations are integer nanoseconds in config files")
+        return value / 1e9
+    if spec.kind == "strings" and isinstance(value, list):
+        return sorted({str(v) for v in value})
+    if spec.kind in ("uint", "int") and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ValueParseError("parse error")
+    if isinstance(value, bool):
+        return spec.convert("true" if value else "false")
+    return spec.convert(str(value))
