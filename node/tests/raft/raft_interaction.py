@@ -30,7 +30,6 @@ from petcd.raft import (
     EntryType,
     MemoryStorage,
     Message,
-    MessageType,
     ProposalDroppedError,
     RawNode,
     Ready,
