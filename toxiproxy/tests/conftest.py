@@ -33,15 +33,22 @@ class ToxiproxyProcess:
 
 
 @pytest.fixture(scope="session")
-def server() -> Iterator[ToxiproxyProcess]:
-    """Start ``python -m toxiproxy_server`` on a free port for the whole session."""
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ToxiproxyProcess]:
+    """Start ``python -m toxiproxy_server`` on a free port for the whole session.
+
+    At the end the server must stop on SIGTERM with status 0 and must have
+    logged no traceback (an unhandled error in a connection task or handler).
+    """
     port = free_port()
-    env = dict(os.environ, PYTHONPATH=str(PACKAGE_ROOT), LOG_LEVEL="warn")
+    log_path = tmp_path_factory.mktemp("toxiproxy") / "server.log"
+    log_file = log_path.open("wb")
+    env = dict(os.environ, PYTHONPATH=str(PACKAGE_ROOT), LOG_LEVEL="info")
     process = subprocess.Popen(
         [sys.executable, "-m", "toxiproxy_server", "--host", HOST, "--port", str(port)],
         cwd=PACKAGE_ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
+        stderr=log_file,
     )
     try:
         wait_until(
@@ -51,11 +58,17 @@ def server() -> Iterator[ToxiproxyProcess]:
         yield ToxiproxyProcess(process, port)
     finally:
         process.terminate()
+        code: int | None
         try:
-            process.wait(10)
+            code = process.wait(10)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(10)
+            code = None
+        log_file.close()
+    log = log_path.read_text(errors="replace")
+    assert code == 0, f"server did not stop cleanly ({code}); log:\n{log}"
+    assert "Traceback" not in log and "never retrieved" not in log, log
 
 
 @pytest.fixture

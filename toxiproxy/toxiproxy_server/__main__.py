@@ -76,7 +76,8 @@ async def run(args: argparse.Namespace) -> None:
     if args.config:
         await load_config(api, args.config)
     server = await serve(args.host, args.port, api.handle)
-    addresses = ", ".join(str(sock.getsockname()[:2]) for sock in server.sockets)
+    assert server.server is not None
+    addresses = ", ".join(str(sock.getsockname()[:2]) for sock in server.server.sockets)
     log.info("Starting Toxiproxy HTTP server on %s", addresses)
     # Printed for supervisors (and tests) waiting for readiness.
     print(f"toxiproxy-server listening on {args.host}:{args.port}", flush=True)
@@ -86,7 +87,7 @@ async def run(args: argparse.Namespace) -> None:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(signum, stop.set)
     await stop.wait()
-    server.close()
+    await server.close()
     await api.collection.clear()
 
 

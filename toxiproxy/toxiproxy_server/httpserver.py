@@ -179,10 +179,42 @@ async def _serve_connection(
             await writer.wait_closed()
 
 
-async def serve(host: str, port: int, handler: Handler) -> asyncio.Server:
+class HttpServer:
+    """A running API server; :meth:`close` ends it and every client connection."""
+
+    def __init__(self, handler: Handler) -> None:
+        self._handler = handler
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self.server: asyncio.Server | None = None
+
+    async def _on_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
+        self._idle.clear()
+        try:
+            await _serve_connection(self._handler, reader, writer)
+        except asyncio.CancelledError:
+            # Returning (not re-raising) keeps asyncio's stream callback from
+            # logging the cancellation of a connection task at shutdown.
+            pass
+        finally:
+            self._writers.discard(writer)
+            if not self._writers:
+                self._idle.set()
+
+    async def close(self) -> None:
+        """Stop listening, drop client connections, wait (bounded) for their tasks."""
+        if self.server is not None:
+            self.server.close()
+        for writer in list(self._writers):
+            writer.transport.abort()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), 5.0)
+
+
+async def serve(host: str, port: int, handler: Handler) -> HttpServer:
     """Start serving ``handler`` on ``host:port``; return the running server."""
-
-    async def on_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await _serve_connection(handler, reader, writer)
-
-    return await asyncio.start_server(on_client, host, port, limit=LINE_LIMIT)
+    http = HttpServer(handler)
+    http.server = await asyncio.start_server(http._on_client, host, port, limit=LINE_LIMIT)
+    return http
