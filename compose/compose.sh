@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Run the 3-member topology (compose/docker-compose.yml) with whichever compose CLI exists.
+#
+#   ETCD_IMPL=etcd-3.5 compose/compose.sh up -d        # petcd (default) | etcd-3.5 | etcd-3.4
+#   compose/compose.sh ps | logs node1 | exec node1 etcdctl member list | down -v
+#   compose/compose.sh wait [timeout-seconds]           # until every member is healthy
+#
+# It derives ETCD_IMAGE and the address/URL variables from ETCD_IMPL and PETCD_NET_PREFIX and
+# writes them to compose/.env, so later plain `docker-compose -f compose/docker-compose.yml ...`
+# commands (and later compose.sh calls without ETCD_IMPL) see the same topology.
+# COMPOSE_PROJECT_NAME (default: petcd) names the containers, network and volumes.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+FILE="$HERE/docker-compose.yml"
+ENVFILE="$HERE/.env"
+
+die() { printf 'compose.sh: error: %s\n' "$*" >&2; exit 2; }
+
+# Which compose CLI: the v2 plugin (`docker compose`) if present, else docker-compose (v1 or v2).
+if docker compose version >/dev/null 2>&1; then
+    COMPOSE=(docker compose)
+elif command -v docker-compose >/dev/null 2>&1; then
+    COMPOSE=(docker-compose)
+else
+    die "neither 'docker compose' nor 'docker-compose' is installed"
+fi
+
+# Values from an earlier run (compose/.env) are the defaults; the environment overrides them.
+prev() { [[ -f "$ENVFILE" ]] && sed -n "s/^$1=//p" "$ENVFILE" | tail -n1 || true; }
+
+impl=${ETCD_IMPL:-$(prev ETCD_IMPL)}
+impl=${impl:-petcd}
+case $impl in
+    petcd)    image=petcd/petcd:latest ;;
+    etcd-3.5) image=petcd/etcd:3.5.1 ;;
+    etcd-3.4) image=petcd/etcd:3.4.23 ;;
+    *) die "ETCD_IMPL must be petcd, etcd-3.5 or etcd-3.4 (got '$impl')" ;;
+esac
+if [[ -n "${ETCD_IMPL:-}" || -z "${ETCD_IMAGE:-}" ]]; then
+    ETCD_IMAGE=$image
+fi
+net=${PETCD_NET_PREFIX:-$(prev PETCD_NET_PREFIX)}
+net=${net:-172.16.238}
+[[ $net =~ ^[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}$ ]] || die "PETCD_NET_PREFIX must be like 172.16.238"
+
+n1=${NODE1_PEER_HOST:-$net.100}
+n2=${NODE2_PEER_HOST:-$net.101}
+n3=${NODE3_PEER_HOST:-$net.102}
+export ETCD_IMAGE PETCD_NET_PREFIX=$net NODE1_PEER_HOST=$n1 NODE2_PEER_HOST=$n2 NODE3_PEER_HOST=$n3
+export PETCD_INITIAL_CLUSTER=${PETCD_INITIAL_CLUSTER:-node1=http://$n1:2380,node2=http://$n2:2380,node3=http://$n3:2380}
+export COMPOSE_PROJECT_NAME=${COMPOSE_PROJECT_NAME:-petcd}
+
+{
+    echo "# written by compose/compose.sh; edit ETCD_IMPL here or pass it in the environment"
+    echo "ETCD_IMPL=$impl"
+    echo "ETCD_IMAGE=$ETCD_IMAGE"
+    echo "COMPOSE_PROJECT_NAME=$COMPOSE_PROJECT_NAME"
+    echo "PETCD_NET_PREFIX=$net"
+    echo "NODE1_PEER_HOST=$n1"
+    echo "NODE2_PEER_HOST=$n2"
+    echo "NODE3_PEER_HOST=$n3"
+    echo "PETCD_INITIAL_CLUSTER=$PETCD_INITIAL_CLUSTER"
+    for v in NODE1_CLIENT_PORT NODE2_CLIENT_PORT NODE3_CLIENT_PORT PETCD_CLUSTER_TOKEN \
+             PETCD_RESTART PETCD_HEARTBEAT_MS PETCD_ELECTION_MS; do
+        [[ -n "${!v:-}" ]] && echo "$v=${!v}"
+    done
+    true
+} > "$ENVFILE.tmp" && mv "$ENVFILE.tmp" "$ENVFILE"
+
+# `wait [timeout]`: poll each member's container health until all are healthy.
+if [[ "${1:-}" == wait ]]; then
+    timeout=${2:-90}
+    deadline=$(( $(date +%s) + timeout ))
+    while :; do
+        ids=$("${COMPOSE[@]}" -f "$FILE" ps -q)
+        [[ -n "$ids" ]] || die "no containers in project $COMPOSE_PROJECT_NAME (run up -d first)"
+        states=$(docker inspect -f '{{.Name}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}' $ids)
+        if ! grep -qv ' running healthy$' <<<"$states"; then
+            echo "$states" | sed 's/^\//healthy: /'
+            exit 0
+        fi
+        if grep -Eq ' (created|exited|dead) ' <<<"$states"; then
+            echo "$states" >&2
+            die "a member is not running (see: compose/compose.sh logs)"
+        fi
+        if (( $(date +%s) >= deadline )); then
+            echo "$states" >&2
+            die "not all members healthy after ${timeout}s"
+        fi
+        sleep 1
+    done
+fi
+
+exec "${COMPOSE[@]}" -f "$FILE" "$@"
