@@ -50,6 +50,12 @@ class Model(Protocol):
 
     def step(self, state: State, input: Input, output: Output) -> tuple[bool, State]: ...
 
+    def read_only(self, input: Input, output: Output) -> bool:
+        """True if this operation, with this output, leaves every state in which it is legal
+        unchanged (a read). The checker linearizes such operations eagerly; answering False is
+        always safe, only slower."""
+        ...
+
     def partition(self, history: Sequence[Operation]) -> list[list[Operation]]: ...
 
     def describe_operation(self, input: Input, output: Output) -> str: ...
@@ -115,6 +121,9 @@ class RegisterModel:
             return True, (arg[1] if matches else state)
         raise UnknownOperationError(f"register model has no operation {f!r}")
 
+    def read_only(self, input: Input, output: Output) -> bool:
+        return input.f == "read" or (input.f == "cas" and output.type == "fail")
+
     def partition(self, history: Sequence[Operation]) -> list[list[Operation]]:
         return partition_by_key(history)
 
@@ -171,6 +180,9 @@ class KvModel:
                 raise UnknownOperationError(f"{f} value must be a string, got {v!r}")
             return True, (v if f == "put" else state + v)
         raise UnknownOperationError(f"kv model has no operation {f!r}")
+
+    def read_only(self, input: Input, output: Output) -> bool:
+        return input.f == "get"
 
     def partition(self, history: Sequence[Operation]) -> list[list[Operation]]:
         return partition_by_key(history)

@@ -17,6 +17,11 @@ Algorithm (per partition of ``n`` operations):
 * The history is linearizable iff the list empties; it is not iff the stack empties at a
   return entry.
 
+Two prunings beyond Porcupine, both complete (argued where they are applied, and checked
+against brute force in the tests): *loose* operations (unknown outcome, open to the end) are
+never linearized as a no-op and stop mattering once every other operation is linearized; and a
+legal *read-only* operation (``Model.read_only``) is linearized at once without branching.
+
 Representation choices for speed in CPython: nodes are ints (call ``i``, return ``n + i``, head
 ``2n``) and links are two int lists; the linearized set is a Python int used as a bitset;
 states are interned to ids pre-shifted left by ``n`` bits, so a cache key is the single int
@@ -36,7 +41,7 @@ from collections import deque
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field, replace
 
-from jepsen_style.history import Operation
+from jepsen_style.history import INF, Operation
 from jepsen_style.models import Model, State
 
 DEFAULT_MAX_STATES = 5_000_000
@@ -185,15 +190,21 @@ def search_steps(
     if n == 0:
         return PartitionResult(index, True)
     head = 2 * n
+    # Loose operations: open to the end with an unknown outcome (legal in any state, by the
+    # Model contract). A linearization of all other operations extends to a full one by
+    # appending them, so (1) they are never linearized as a no-op -- dropping such a step from
+    # a linearization leaves it valid -- and (2) reaching a loose return entry, which sorts
+    # after every other return, means every other operation is linearized: success.
+    loose = [op.ret == INF and op.output.type == "info" for op in ops]
     # Sort entries: by time, calls (kind 0) before returns (kind 1) at equal times.
     order = sorted(
-        [(float(op.call), 0, i) for i, op in enumerate(ops)]
-        + [(op.ret, 1, i) for i, op in enumerate(ops)]
+        [(float(op.call), 0, False, i) for i, op in enumerate(ops)]
+        + [(op.ret, 1, loose[i], i) for i, op in enumerate(ops)]
     )
     nxt = [-1] * (2 * n + 1)
     prv = [-1] * (2 * n + 1)
     last = head
-    for _, kind, i in order:
+    for _, kind, _, i in order:
         node = i + n * kind
         nxt[last] = node
         prv[node] = last
@@ -207,39 +218,90 @@ def search_steps(
     inputs = [op.input for op in ops]
     outputs = [op.output for op in ops]
     step = model.step
+    # Read-only operations never change the state. If one is legal now, linearizing it now
+    # is never worse than later (moving it earlier keeps the state trajectory and only relaxes
+    # real-time order), so it is taken without branching: it is *forced*, and if it leads
+    # nowhere the configuration that forced it is refuted as a whole.
+    read_only = [model.read_only(op.input, op.output) and not loose[i]
+                 for i, op in enumerate(ops)]
+
+    def transition(i: int, sid: int) -> int:
+        ok, new_state = step(states[sid >> n], inputs[i], outputs[i])
+        if not ok:
+            return -1
+        k = intern.get(new_state)
+        if k is None:
+            k = len(states)
+            intern[new_state] = k
+            states.append(new_state)
+        return k << n
 
     cache: set[int] = set()
     calls_op: list[int] = []
     calls_sid: list[int] = []
+    calls_forced: list[bool] = []
     lin = 0
     sid = 0  # interned state id << n
     stuck = _Stuck()
     best = -1
     backtracks = 0
     entry = nxt[head]
+    fresh = True  # a new configuration: look for a forced read-only step first
     while entry >= 0:
-        if entry < n:
+        dead = False
+        if fresh:
+            fresh = False
+            f = entry
+            forced_ns = -1
+            while 0 <= f < n:
+                if read_only[f]:
+                    t = trans[f]
+                    got = t.get(sid)
+                    if got is None:
+                        got = t[sid] = transition(f, sid)
+                    if got >= 0:
+                        forced_ns = got
+                        break
+                f = nxt[f]
+            if forced_ns >= 0:
+                key = lin | bits[f] | forced_ns
+                if key in cache:
+                    dead = True  # explored before and refuted, so this configuration is too
+                else:
+                    cache.add(key)
+                    calls_op.append(f)
+                    calls_sid.append(sid)
+                    calls_forced.append(True)
+                    lin |= bits[f]
+                    sid = forced_ns
+                    p = prv[f]
+                    q = nxt[f]
+                    nxt[p] = q
+                    prv[q] = p
+                    r = f + n
+                    p = prv[r]
+                    q = nxt[r]
+                    nxt[p] = q
+                    if q >= 0:
+                        prv[q] = p
+                    entry = nxt[head]
+                    fresh = True
+                    continue
+        if dead:
+            pass
+        elif entry < n:
             t = trans[entry]
             ns = t.get(sid)
             if ns is None:
-                ok, new_state = step(states[sid >> n], inputs[entry], outputs[entry])
-                if ok:
-                    k = intern.get(new_state)
-                    if k is None:
-                        k = len(states)
-                        intern[new_state] = k
-                        states.append(new_state)
-                    ns = k << n
-                else:
-                    ns = -1
-                t[sid] = ns
-            if ns >= 0:
+                ns = t[sid] = transition(entry, sid)
+            if ns >= 0 and (ns != sid or not loose[entry]):
                 nl = lin | bits[entry]
                 key = nl | ns
                 if key not in cache:
                     cache.add(key)
                     calls_op.append(entry)
                     calls_sid.append(sid)
+                    calls_forced.append(False)
                     lin = nl
                     sid = ns
                     # lift the call and its return
@@ -254,30 +316,38 @@ def search_steps(
                     if q >= 0:
                         prv[q] = p
                     entry = nxt[head]
+                    fresh = True
                     continue
             entry = nxt[entry]
             continue
-        # A return entry: its operation cannot be left unlinearized past this point.
-        depth = len(calls_op)
-        if depth > best:
-            best = depth
-            _record(stuck, calls_op, states[sid >> n], nxt, head, n, entry)
-        if depth == 0:
-            return _illegal(model, ops, index, stuck, len(cache))
-        entry = calls_op.pop()
-        sid = calls_sid.pop()
-        lin ^= bits[entry]
-        # unlift: the return first, then the call (reverse of lift)
-        r = entry + n
-        p = prv[r]
-        q = nxt[r]
-        nxt[p] = r
-        if q >= 0:
-            prv[q] = r
-        p = prv[entry]
-        q = nxt[entry]
-        nxt[p] = entry
-        prv[q] = entry
+        else:
+            if loose[entry - n]:
+                break  # every non-loose operation is linearized (see above)
+            # A return entry: its operation cannot be left unlinearized past this point.
+            depth = len(calls_op)
+            if depth > best:
+                best = depth
+                _record(stuck, calls_op, states[sid >> n], nxt, head, n, entry)
+        # Backtrack to the latest choice that was not forced.
+        while True:
+            if not calls_op:
+                return _illegal(model, ops, index, stuck, len(cache))
+            entry = calls_op.pop()
+            sid = calls_sid.pop()
+            lin ^= bits[entry]
+            # unlift: the return first, then the call (reverse of lift)
+            r = entry + n
+            p = prv[r]
+            q = nxt[r]
+            nxt[p] = r
+            if q >= 0:
+                prv[q] = r
+            p = prv[entry]
+            q = nxt[entry]
+            nxt[p] = entry
+            prv[q] = entry
+            if not calls_forced.pop():
+                break
         entry = q
         backtracks += 1
         if backtracks % slice_backtracks == 0:
