@@ -28,7 +28,9 @@ async def _call(context: grpc.aio.ServicerContext[Any, Any], coro: Awaitable[T])
         raise  # unreachable: abort raises
 
 
-def _check(context: grpc.aio.ServicerContext[Any, Any], fn: Callable[[], None]) -> errors.EtcdError | None:
+def _check(
+    context: grpc.aio.ServicerContext[Any, Any], fn: Callable[[], None]
+) -> errors.EtcdError | None:
     try:
         fn()
     except errors.EtcdError as err:
@@ -40,32 +42,30 @@ class KVService(pb_grpc.KVServicer):
     def __init__(self, server: EtcdServer) -> None:
         self.s = server
 
-    async def Range(self, request: pb.RangeRequest, context: Any) -> pb.RangeResponse:  # noqa: N802
+    async def Range(self, request: pb.RangeRequest, context: Any) -> pb.RangeResponse:
         if (err := _check(context, lambda: validate.check_range(request))) is not None:
             await context.abort(err.code, err.message)
         return await _call(context, self.s.range(request))
 
-    async def Put(self, request: pb.PutRequest, context: Any) -> pb.PutResponse:  # noqa: N802
+    async def Put(self, request: pb.PutRequest, context: Any) -> pb.PutResponse:
         if (err := _check(context, lambda: validate.check_put(request))) is not None:
             await context.abort(err.code, err.message)
         return await _call(context, self.s.put(request))
 
-    async def DeleteRange(  # noqa: N802
+    async def DeleteRange(
         self, request: pb.DeleteRangeRequest, context: Any
     ) -> pb.DeleteRangeResponse:
         if (err := _check(context, lambda: validate.check_delete(request))) is not None:
             await context.abort(err.code, err.message)
         return await _call(context, self.s.delete_range(request))
 
-    async def Txn(self, request: pb.TxnRequest, context: Any) -> pb.TxnResponse:  # noqa: N802
-        chk = lambda: validate.check_txn(request, self.s.max_txn_ops)  # noqa: E731
+    async def Txn(self, request: pb.TxnRequest, context: Any) -> pb.TxnResponse:
+        chk = lambda: validate.check_txn(request, self.s.max_txn_ops)
         if (err := _check(context, chk)) is not None:
             await context.abort(err.code, err.message)
         return await _call(context, self.s.txn(request))
 
-    async def Compact(  # noqa: N802
-        self, request: pb.CompactionRequest, context: Any
-    ) -> pb.CompactionResponse:
+    async def Compact(self, request: pb.CompactionRequest, context: Any) -> pb.CompactionResponse:
         return await _call(context, self.s.compact(request))
 
 
@@ -73,25 +73,25 @@ class ClusterService(pb_grpc.ClusterServicer):
     def __init__(self, server: EtcdServer) -> None:
         self.c = server.cluster
 
-    async def MemberAdd(self, request: pb.MemberAddRequest, context: Any) -> pb.MemberAddResponse:  # noqa: N802
+    async def MemberAdd(self, request: pb.MemberAddRequest, context: Any) -> pb.MemberAddResponse:
         return await _call(context, self.c.member_add(request))
 
-    async def MemberRemove(  # noqa: N802
+    async def MemberRemove(
         self, request: pb.MemberRemoveRequest, context: Any
     ) -> pb.MemberRemoveResponse:
         return await _call(context, self.c.member_remove(request))
 
-    async def MemberUpdate(  # noqa: N802
+    async def MemberUpdate(
         self, request: pb.MemberUpdateRequest, context: Any
     ) -> pb.MemberUpdateResponse:
         return await _call(context, self.c.member_update(request))
 
-    async def MemberList(  # noqa: N802
+    async def MemberList(
         self, request: pb.MemberListRequest, context: Any
     ) -> pb.MemberListResponse:
         return await _call(context, self.c.member_list(request.linearizable))
 
-    async def MemberPromote(  # noqa: N802
+    async def MemberPromote(
         self, request: pb.MemberPromoteRequest, context: Any
     ) -> pb.MemberPromoteResponse:
         return await _call(context, self.c.member_promote(request))
@@ -101,17 +101,17 @@ class MaintenanceService(pb_grpc.MaintenanceServicer):
     def __init__(self, server: EtcdServer) -> None:
         self.s = server
 
-    async def Status(self, request: pb.StatusRequest, context: Any) -> pb.StatusResponse:  # noqa: N802
+    async def Status(self, request: pb.StatusRequest, context: Any) -> pb.StatusResponse:
         return self.s.status()
 
-    async def Alarm(self, request: pb.AlarmRequest, context: Any) -> pb.AlarmResponse:  # noqa: N802
+    async def Alarm(self, request: pb.AlarmRequest, context: Any) -> pb.AlarmResponse:
         # No alarm can be raised yet (no quota); GET lists none, as on a healthy etcd.
         return self.s.header(pb.AlarmResponse())
 
-    async def HashKV(self, request: pb.HashKVRequest, context: Any) -> pb.HashKVResponse:  # noqa: N802
+    async def HashKV(self, request: pb.HashKVRequest, context: Any) -> pb.HashKVResponse:
         return await _call(context, _async(lambda: self.s.hash_kv(request.revision)))
 
-    async def Defragment(  # noqa: N802
+    async def Defragment(
         self, request: pb.DefragmentRequest, context: Any
     ) -> pb.DefragmentResponse:
         self.s.backend.compact_range()

@@ -8,7 +8,7 @@ is made before the first write of the request.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Protocol
 
 from petcd import errors
@@ -17,14 +17,7 @@ from petcd.api.mvccpb import kv_pb2 as mvccpb
 from petcd.mvcc.errors import CompactedError, FutureRevError
 from petcd.mvcc.kv import KeyValue, RangeResult
 from petcd.mvcc.kvstore import KVStore, WriteTxn
-
-_SORT_KEYS: dict[int, Callable[[KeyValue], object]] = {
-    pb.RangeRequest.KEY: lambda kv: kv.key,
-    pb.RangeRequest.VERSION: lambda kv: kv.version,
-    pb.RangeRequest.CREATE: lambda kv: kv.create_revision,
-    pb.RangeRequest.MOD: lambda kv: kv.mod_revision,
-    pb.RangeRequest.VALUE: lambda kv: kv.value,
-}
+from petcd.mvcc.range_filter import serve_range
 
 
 class LeaseChecker(Protocol):
@@ -68,53 +61,28 @@ def _mvcc_error(exc: Exception) -> errors.EtcdError:
 
 
 def do_range(reader: Reader, r: pb.RangeRequest) -> pb.RangeResponse:
-    """etcd's applier Range: fetch, filter by min/max revisions, sort, then apply the limit.
-
-    When sorting or filtering, everything in range is fetched first (the limit applies to the
-    final order); otherwise one extra kv is fetched to learn `more`.
-    """
-    needs_all = bool(
-        r.sort_order
-        or r.min_mod_revision
-        or r.max_mod_revision
-        or r.min_create_revision
-        or r.max_create_revision
-    )
-    limit = 0 if needs_all else (r.limit + 1 if r.limit > 0 else 0)
+    """etcd's applier Range (sorting, filters, limit and `more` live in `serve_range`)."""
     try:
-        rr = reader.range(
-            r.key, r.range_end or None, r.revision, limit, r.count_only, r.keys_only
+        out = serve_range(
+            reader,
+            r.key,
+            r.range_end or None,
+            revision=r.revision,
+            limit=r.limit,
+            sort_order=r.sort_order,
+            sort_target=r.sort_target,
+            count_only=r.count_only,
+            keys_only=r.keys_only,
+            min_mod_revision=r.min_mod_revision,
+            max_mod_revision=r.max_mod_revision,
+            min_create_revision=r.min_create_revision,
+            max_create_revision=r.max_create_revision,
         )
     except (CompactedError, FutureRevError) as exc:
         raise _mvcc_error(exc) from None
-    kvs = rr.kvs
-    if r.max_mod_revision:
-        kvs = [kv for kv in kvs if kv.mod_revision <= r.max_mod_revision]
-    if r.min_mod_revision:
-        kvs = [kv for kv in kvs if kv.mod_revision >= r.min_mod_revision]
-    if r.max_create_revision:
-        kvs = [kv for kv in kvs if kv.create_revision <= r.max_create_revision]
-    if r.min_create_revision:
-        kvs = [kv for kv in kvs if kv.create_revision >= r.min_create_revision]
-    order = r.sort_order
-    if r.sort_target != pb.RangeRequest.KEY and order == pb.RangeRequest.NONE:
-        # The store returns key order; any other target implies ascending.
-        order = pb.RangeRequest.ASCEND
-    if order != pb.RangeRequest.NONE and not (
-        order == pb.RangeRequest.ASCEND and r.sort_target == pb.RangeRequest.KEY
-    ):
-        kvs = sorted(
-            kvs,
-            key=_SORT_KEYS[r.sort_target],  # type: ignore[arg-type]
-            reverse=order == pb.RangeRequest.DESCEND,
-        )
-    more = False
-    if r.limit > 0 and len(kvs) > r.limit:
-        kvs = kvs[: r.limit]
-        more = True
-    resp = pb.RangeResponse(more=more, count=rr.count)
-    resp.kvs.extend(to_pb_kv(kv) for kv in kvs)
-    resp.header.revision = rr.rev
+    resp = pb.RangeResponse(more=out.more, count=out.count)
+    resp.kvs.extend(to_pb_kv(kv) for kv in out.kvs)
+    resp.header.revision = out.rev
     return resp
 
 
@@ -139,9 +107,9 @@ def _compare(c: pb.Compare, kv: KeyValue) -> bool:
     if result == pb.Compare.NOT_EQUAL:
         return have != want
     if result == pb.Compare.GREATER:
-        return have > want  # type: ignore[operator]
+        return bool(have > want)  # type: ignore[operator]
     if result == pb.Compare.LESS:
-        return have < want  # type: ignore[operator]
+        return bool(have < want)  # type: ignore[operator]
     return False
 
 
@@ -192,9 +160,8 @@ class KVApplier:
     # -- pre-checks (no writes) -----------------------------------------------------------
 
     def _check_put(self, txn: WriteTxn, r: pb.PutRequest) -> None:
-        if r.ignore_value or r.ignore_lease:
-            if not txn.range(r.key).kvs:
-                raise errors.KEY_NOT_FOUND
+        if (r.ignore_value or r.ignore_lease) and not txn.range(r.key).kvs:
+            raise errors.KEY_NOT_FOUND
         if r.lease and not r.ignore_lease and not self.leases.exists(r.lease):
             raise errors.LEASE_NOT_FOUND
 
@@ -258,9 +225,7 @@ class KVApplier:
             elif kind == "request_put":
                 out.response_put.CopyFrom(self.put(txn, op.request_put))
             elif kind == "request_delete_range":
-                out.response_delete_range.CopyFrom(
-                    self.delete_range(txn, op.request_delete_range)
-                )
+                out.response_delete_range.CopyFrom(self.delete_range(txn, op.request_delete_range))
             elif kind == "request_txn":
                 t = op.request_txn
                 sub_ok = all(compare_holds(txn, c) for c in t.compare)

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from petcd import ids
-from petcd.config import Config, ConfigError, verify_bootstrap, verify_join_existing
 from petcd.api.petcdpb import internal_pb2 as ipb
+from petcd.config import Config, ConfigError, verify_bootstrap, verify_join_existing
 from petcd.raft.types import ConfChange, ConfChangeType, ConfState, Entry, EntryType, HardState
 from petcd.server.membership import Member, Membership
 from petcd.storage import buckets
@@ -79,8 +79,9 @@ _LOCAL_BUCKET = buckets.META
 _LOCAL_ID_KEY = b"petcdLocalMemberID"
 
 
-def _record_local(backend: Backend, membership: Membership, mid: int, cid: int,
-                  members: list[Member]) -> None:
+def _record_local(
+    backend: Backend, membership: Membership, mid: int, cid: int, members: list[Member]
+) -> None:
     with backend.batch(sync=True) as batch:
         batch.put(_LOCAL_BUCKET, _LOCAL_ID_KEY, mid.to_bytes(8, "big"))
         membership.set_cluster_id(cid, batch)

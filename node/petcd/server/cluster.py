@@ -99,7 +99,11 @@ class ClusterOps:
         mid = ids.member_id(urls, self.token, int(time.time()))
         if mid in ms.members:
             raise errors.MEMBER_EXIST
-        kind = ConfChangeType.ConfChangeAddLearnerNode if r.isLearner else ConfChangeType.ConfChangeAddNode
+        kind = (
+            ConfChangeType.ConfChangeAddLearnerNode
+            if r.isLearner
+            else ConfChangeType.ConfChangeAddNode
+        )
         await self._propose(kind, mid, urls, r.isLearner)
         resp = pb.MemberAddResponse()
         resp.member.CopyFrom(pb.Member(ID=mid, peerURLs=urls, isLearner=r.isLearner))
@@ -205,7 +209,10 @@ class ClusterOps:
         result: Any = None
         apply_to_raft = True
         with s.backend.batch() as batch:
-            if cc.type in (ConfChangeType.ConfChangeAddNode, ConfChangeType.ConfChangeAddLearnerNode):
+            if cc.type in (
+                ConfChangeType.ConfChangeAddNode,
+                ConfChangeType.ConfChangeAddLearnerNode,
+            ):
                 if cc.node_id in ms.removed:
                     apply_to_raft = False
                     result = errors.MEMBER_NOT_FOUND

@@ -12,6 +12,7 @@ until the applied index reaches the read index. Serializable reads are served lo
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import time
 from typing import Any, TypeVar
@@ -21,10 +22,10 @@ from google.protobuf.message import DecodeError, Message
 from petcd import errors
 from petcd.api.etcdserverpb import rpc_pb2 as pb
 from petcd.api.petcdpb import internal_pb2 as ipb
+from petcd.logutil import Logger
 from petcd.mvcc.errors import CompactedError, FutureRevError
 from petcd.mvcc.kvstore import KVStore
 from petcd.raft.config import Config as RaftConfig
-from petcd.logutil import Logger
 from petcd.raft.rawnode import RawNode
 from petcd.raft.types import (
     Entry,
@@ -277,7 +278,7 @@ class EtcdServer:
             fut: asyncio.Future[int] = loop.create_future()
             self._read_waiters[ctx] = fut
             assert self.driver is not None
-            self.driver.call(lambda: self.rn.read_index(ctx))
+            self.driver.call(functools.partial(self.rn.read_index, ctx))
             timeout = min(READ_INDEX_RETRY_SECONDS, deadline - loop.time())
             if timeout <= 0:
                 self._read_waiters.pop(ctx, None)
@@ -368,7 +369,7 @@ class EtcdServer:
         """Replace the state machine with the leader's copy carried by `snap`."""
         if snap.metadata.index <= self.applied_index:
             return
-        self.log.info("applying snapshot", **{"index": snap.metadata.index})
+        self.log.info("applying snapshot", index=snap.metadata.index)
         self.backend.restore_from_bytes(snap.data)
         self.store.reload()
         self.membership.reload()
@@ -411,7 +412,7 @@ class EtcdServer:
         try:
             req = ipb.InternalRaftRequest.FromString(e.data)
         except DecodeError:
-            self.log.error("skipping undecodable entry", **{"index": e.index})
+            self.log.error("skipping undecodable entry", index=e.index)
             self.store.save_consistent_index(e.index, e.term)
             return
         kind = req.WhichOneof("request")
@@ -423,7 +424,7 @@ class EtcdServer:
         elif kind == "member_attr_set":
             result = self.cluster.apply_attributes(req.member_attr_set, e)
         else:
-            self.log.warning("unsupported request in log", **{"kind": kind})
+            self.log.warning("unsupported request in log", kind=kind)
             self.store.save_consistent_index(e.index, e.term)
             result = errors.NOT_CAPABLE
         self.wait.trigger(req.header.ID, result)

@@ -73,7 +73,9 @@ class Membership:
             int.from_bytes(k, "big"): Member.from_json(v)
             for k, v in self.backend.iterate(buckets.MEMBERS)
         }
-        self.removed = {int.from_bytes(k, "big") for k, _ in self.backend.iterate(buckets.MEMBERS_REMOVED)}
+        self.removed = {
+            int.from_bytes(k, "big") for k, _ in self.backend.iterate(buckets.MEMBERS_REMOVED)
+        }
 
     # -- queries ---------------------------------------------------------------------------
 

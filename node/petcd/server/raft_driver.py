@@ -85,7 +85,9 @@ class RaftDriver:
         try:
             self.rn.step(msg)
         except Exception as exc:  # noqa: BLE001 - a bad peer message must not kill the node
-            self.log.debug("dropped raft message", type=msg.type.name, sender=f"{msg.frm:x}", error=str(exc))
+            self.log.debug(
+                "dropped raft message", type=msg.type.name, sender=f"{msg.frm:x}", error=str(exc)
+            )
         self._wake.set()
 
     def call(self, fn: Callable[[], None]) -> None:
@@ -106,11 +108,8 @@ class RaftDriver:
         self._wake.set()
         for t in self._tasks:
             t.cancel()
-        for t in self._tasks:
-            try:
-                await t
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - shutting down anyway
-                pass
+        # Shutting down: a loop that already failed was logged when it failed.
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         self._io.shutdown(wait=True)
 
     # -- loops ------------------------------------------------------------------------------
