@@ -80,3 +80,23 @@ def test_usage_errors() -> None:
     assert status == 2 and "invalid choice" in err
     status, _, err = run()
     assert status == 2 and "COMMAND" in err
+
+
+def test_report_marks_open_operations(tmp_path: Path) -> None:
+    from jepsen_style.checker import check
+    from jepsen_style.history import pair
+    from jepsen_style.models import RegisterModel
+    from jepsen_style.report import write_report
+
+    h = [ev(0, "invoke", "write", 1, 0), ev(0, "info", "write", ":timed-out", 1),
+         ev(1, "invoke", "read", None, 5), ev(1, "ok", "read", 1, 6),
+         ev(1, "invoke", "read", None, 7), ev(1, "ok", "read", None, 8)]
+    ops = pair(h)
+    model = RegisterModel()
+    res = check(model, ops)
+    assert res.counterexample is not None
+    page = write_report(tmp_path / "r", "odd name?.jsonl", model, ops, res.counterexample)
+    assert page.name == "odd_name_.jsonl.html"
+    text = page.read_text()
+    assert 'class="lin open"' in text  # the timed-out write, linearized, open to the end
+    assert "return inf (unknown outcome)" in text

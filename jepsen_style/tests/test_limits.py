@@ -67,3 +67,31 @@ def test_cli_reports_unknown_with_exit_2(tmp_path: Path) -> None:
     assert proc.returncode == 2, proc.stderr
     out = json.loads(proc.stdout)
     assert out["linearizable"] is None and out["reason"] == "timeout"
+
+
+def _keyed(events: list[Event], key: str, offset: int) -> list[Event]:
+    return [Event(int(e.process) + offset, e.type, e.f, key, e.value, e.time) for e in events]
+
+
+def _merge(*histories: list[Event]) -> list[Event]:
+    return sorted((e for h in histories for e in h), key=lambda e: e.time)
+
+
+def test_illegal_partition_found_beside_a_pathological_one() -> None:
+    bad = [ev(0, "invoke", "write", 1, 0), ev(0, "ok", "write", 1, 1),
+           ev(1, "invoke", "read", None, 200), ev(1, "ok", "read", 2, 201)]
+    h = _merge(_keyed(pathological(), "slow", 0), _keyed(bad, "fast", 100))
+    for workers in (1, 2):
+        start = time.monotonic()
+        res = check(RegisterModel(), pair(h), timeout=30, workers=workers)
+        assert res.linearizable is False
+        assert res.counterexample is not None
+        assert res.counterexample.blocked.input.key == "fast"
+        assert time.monotonic() - start < 10
+
+
+def test_parallel_time_cap_gives_unknown() -> None:
+    h = _merge(_keyed(pathological(), "a", 0), _keyed(pathological(), "b", 100))
+    res = check(RegisterModel(), pair(h), timeout=0.3, workers=2)
+    assert res.linearizable is None and res.reason == "timeout"
+    assert {r.reason for r in res.results} == {"timeout"}
