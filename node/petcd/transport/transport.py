@@ -49,6 +49,19 @@ def _noop_id(_: int) -> None:
     return None
 
 
+def _deferred(fn: Callable[..., None]) -> Callable[..., None]:
+    """Run ``fn`` on the next loop iteration, so callbacks never re-enter the caller of
+    ``send()`` (e.g. a Raft driver in the middle of handling a Ready)."""
+
+    def call(*args: Any) -> None:
+        try:
+            asyncio.get_running_loop().call_soon(fn, *args)
+        except RuntimeError:  # no running loop (shutdown): report synchronously
+            fn(*args)
+
+    return call
+
+
 def _noop_snap(_: int, __: bool) -> None:
     return None
 
@@ -77,7 +90,8 @@ class PeerTransport:
     ) -> None:
         """``report_unreachable(peer_id)`` / ``report_snapshot(peer_id, failure)`` feed Raft;
         ``members()`` serves ``GET /members``; ``on_removed(peer_id)`` fires when a peer tells
-        us we were removed from the cluster (etcd then stops the member)."""
+        us we were removed from the cluster (etcd then stops the member). These three are
+        always called from the event loop via ``call_soon``, never from inside ``send()``."""
         self.local_id = local_id
         self.listen_urls = list(listen_urls)
         self._on_message = on_message
@@ -93,9 +107,9 @@ class PeerTransport:
             cluster_id=cluster_id,
             local_urls=tuple(advertise_urls),
             logger=logger,
-            report_unreachable=report_unreachable,
-            report_snapshot=report_snapshot,
-            on_removed=on_removed,
+            report_unreachable=_deferred(report_unreachable),
+            report_snapshot=_deferred(report_snapshot),
+            on_removed=_deferred(on_removed),
             server_version=self._versions.get("etcdserver", ""),
             dial_timeout=dial_timeout,
             write_timeout=write_timeout,

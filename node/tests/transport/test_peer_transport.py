@@ -248,7 +248,8 @@ def test_full_queue_drops_and_reports_unreachable() -> None:
             snap = Message(type=MessageType.MsgSnap, to=2, frm=1, term=1)
             # send() never awaits, so the sender task cannot drain the queue in between.
             a.transport.send([hb(1, 2, i) for i in range(QUEUE_SIZE + 10)] + [snap])
-            assert a.unreachable.count(2) == 11
+            assert a.unreachable == []  # reports are deferred, never re-entrant
+            await until(lambda: a.unreachable.count(2) == 11, "11 unreachable reports")
             assert a.snap_failures == [2]
             assert a.logged(
                 "dropped internal Raft message since sending buffer is full (overloaded network)"
