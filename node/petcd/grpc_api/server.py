@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 
-from petcd.api.etcdserverpb import rpc_pb2_grpc as pb_grpc
-from petcd.grpc_api.services import ClusterService, KVService, MaintenanceService
+from petcd.grpc_api import services
 from petcd.server.etcdserver import EtcdServer
+
+Registrar = Callable[[grpc.aio.Server, EtcdServer], None]
+
+REGISTRARS: list[Registrar] = [services.register]
+"""Each service module's `register(grpc_server, etcd_server)`; add one line per module."""
 
 GRPC_OVERHEAD_BYTES = 512 * 1024
 """Room etcd leaves above --max-request-bytes for gRPC framing."""
@@ -38,9 +43,8 @@ async def start_client_server(server: EtcdServer, listen_urls: list[str]) -> grp
             ("grpc.http2.min_ping_interval_without_data_ms", 5000),
         ]
     )
-    pb_grpc.add_KVServicer_to_server(KVService(server), gs)
-    pb_grpc.add_ClusterServicer_to_server(ClusterService(server), gs)
-    pb_grpc.add_MaintenanceServicer_to_server(MaintenanceService(server), gs)
+    for register in REGISTRARS:
+        register(gs, server)
     health = HealthServicer()
     await health.set("", health_pb2.HealthCheckResponse.SERVING)
     health_pb2_grpc.add_HealthServicer_to_server(health, gs)

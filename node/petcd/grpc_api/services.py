@@ -120,3 +120,9 @@ class MaintenanceService(pb_grpc.MaintenanceServicer):
 
 async def _async(fn: Callable[[], T]) -> T:
     return fn()
+
+
+def register(gs: grpc.aio.Server, server: EtcdServer) -> None:
+    pb_grpc.add_KVServicer_to_server(KVService(server), gs)
+    pb_grpc.add_ClusterServicer_to_server(ClusterService(server), gs)
+    pb_grpc.add_MaintenanceServicer_to_server(MaintenanceService(server), gs)

@@ -15,6 +15,7 @@ import asyncio
 import functools
 import random
 import time
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from google.protobuf.message import DecodeError, Message
@@ -24,7 +25,8 @@ from petcd.api.etcdserverpb import rpc_pb2 as pb
 from petcd.api.petcdpb import internal_pb2 as ipb
 from petcd.logutil import Logger
 from petcd.mvcc.errors import CompactedError, FutureRevError
-from petcd.mvcc.kvstore import KVStore
+from petcd.mvcc.kv import Event
+from petcd.mvcc.kvstore import KVStore, WriteTxn
 from petcd.raft.config import Config as RaftConfig
 from petcd.raft.rawnode import RawNode
 from petcd.raft.types import (
@@ -44,6 +46,7 @@ from petcd.storage.backend import Backend
 from petcd.storage.raft_log import DurableRaftStorage
 
 R = TypeVar("R", bound=Message)
+ApplyHandler = Callable[[Any, Entry], Any]
 
 READ_INDEX_RETRY_SECONDS = 0.5
 """How long one ReadIndex round may take before it is asked again (etcd: 500ms)."""
@@ -129,6 +132,21 @@ class EtcdServer:
         self.driver: RaftDriver | None = None
         self.transport: PeerSender | None = None
 
+        # Extension points for feature modules (watch, lease, auth, alarms, ...): see
+        # `register_apply`, `kv_listeners`, `leader_listeners`, `restore_listeners`, `add_task`.
+        self._apply_handlers: dict[str, ApplyHandler] = {
+            "compaction": lambda req, e: self._apply_compaction(req, e),
+            "member_attr_set": lambda req, e: self.cluster.apply_attributes(req, e),
+        }
+        self.kv_listeners: list[Callable[[list[Event], int], None]] = []
+        """Called after every committed write txn with its changes and new revision."""
+        self.leader_listeners: list[Callable[[bool], None]] = []
+        """Called with True when this member becomes leader, False when it stops being one."""
+        self.restore_listeners: list[Callable[[], None]] = []
+        """Called after the state machine was replaced by a snapshot from the leader."""
+        self._task_factories: list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = []
+        self.is_leader = False
+
     # -- lifecycle --------------------------------------------------------------------------
 
     def start(self, transport: PeerSender) -> None:
@@ -140,7 +158,33 @@ class EtcdServer:
         self._tasks = [
             asyncio.create_task(self._read_loop(), name="read-index"),
             asyncio.create_task(self.cluster.publish_attributes(), name="publish"),
+            *(asyncio.create_task(f(), name=n) for n, f in self._task_factories),
         ]
+
+    # -- extension points -------------------------------------------------------------------
+
+    def register_apply(self, kind: str, handler: ApplyHandler) -> None:
+        """Route applied InternalRaftRequests whose `request` oneof is `kind` to `handler`.
+
+        The handler gets the oneof's message and the entry; it must persist the entry's index
+        as the consistent index in the same write as its changes (`end_txn` or
+        `store.save_consistent_index`) and return the response (header filled) or an
+        `EtcdError`, which is handed to the proposer's waiter.
+        """
+        self._apply_handlers[kind] = handler
+
+    def add_task(self, name: str, factory: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Run `factory()` as a background task from `start()` until `stop()`."""
+        self._task_factories.append((name, factory))
+
+    def end_txn(self, txn: WriteTxn, e: Entry) -> int:
+        """Commit a write txn as the apply of entry `e`, then tell the kv listeners."""
+        changes = txn.changes
+        rev = txn.end(consistent_index=e.index, term=e.term)
+        if changes:
+            for listener in self.kv_listeners:
+                listener(changes, rev)
+        return rev
 
     async def stop(self) -> None:
         for t in self._tasks:
@@ -350,6 +394,11 @@ class EtcdServer:
                 self._leader_changes += 1
             self.log.info("raft leader changed", leader=f"{ss.lead:x}", term=self.term)
         self.leader_id = ss.lead
+        is_leader = ss.lead == self.id
+        if is_leader != self.is_leader:
+            self.is_leader = is_leader
+            for listener in self.leader_listeners:
+                listener(is_leader)
         if ss.lead:
             self._has_leader.set()
         else:
@@ -374,6 +423,8 @@ class EtcdServer:
         self.store.reload()
         self.membership.reload()
         self.cluster.sync_transport()
+        for listener in self.restore_listeners:
+            listener()
         self.applied_index = max(self.store.consistent_index, snap.metadata.index)
         self.snapshot_index = snap.metadata.index
         self.applied_wait.advance(self.applied_index)
@@ -419,10 +470,8 @@ class EtcdServer:
         result: Any
         if kind in ("put", "delete_range", "txn"):
             result = self._apply_kv(kind, req, e)
-        elif kind == "compaction":
-            result = self._apply_compaction(req.compaction, e)
-        elif kind == "member_attr_set":
-            result = self.cluster.apply_attributes(req.member_attr_set, e)
+        elif kind is not None and (handler := self._apply_handlers.get(kind)) is not None:
+            result = handler(getattr(req, kind), e)
         else:
             self.log.warning("unsupported request in log", kind=kind)
             self.store.save_consistent_index(e.index, e.term)
@@ -439,10 +488,9 @@ class EtcdServer:
             else:
                 resp = self.kv.txn(txn, req.txn)
         except errors.EtcdError as err:
-            txn.end(consistent_index=e.index, term=e.term)
+            self.end_txn(txn, e)
             return err
-        rev = txn.end(consistent_index=e.index, term=e.term)
-        return self.header(resp, rev)
+        return self.header(resp, self.end_txn(txn, e))
 
     def _apply_compaction(self, r: pb.CompactionRequest, e: Entry) -> Any:
         try:

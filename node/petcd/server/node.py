@@ -10,6 +10,7 @@ from petcd.grpc_api.server import start_client_server
 from petcd.logutil import Logger
 from petcd.server.bootstrap import open_member
 from petcd.server.etcdserver import SERVER_VERSION, EtcdServer
+from petcd.server.features import install_all
 from petcd.transport.transport import PeerTransport
 
 
@@ -45,6 +46,7 @@ async def run(cfg: Config, logger: Logger) -> None:
         cluster_token=cfg.initial_cluster_token,
         logger=log,
     )
+    install_all(server)
     log.info(
         "starting member" if not opened.restarted else "restarting member",
         **{

@@ -1,0 +1,24 @@
+"""The optional subsystems a member runs, each installed onto the EtcdServer before start.
+
+An installer attaches a subsystem (watch hub, lessor, auth store, alarms, ...) to the server
+through its extension points (`register_apply`, `kv_listeners`, `leader_listeners`,
+`restore_listeners`, `add_task`) and keeps it reachable as an attribute of the server for the
+gRPC adapters. Add one line here per subsystem.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from petcd.server.etcdserver import EtcdServer
+
+Installer = Callable[["EtcdServer"], None]
+
+INSTALLERS: list[Installer] = []
+
+
+def install_all(server: EtcdServer) -> None:
+    for install in INSTALLERS:
+        install(server)
