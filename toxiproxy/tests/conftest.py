@@ -43,8 +43,15 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ToxiproxyProces
     log_path = tmp_path_factory.mktemp("toxiproxy") / "server.log"
     log_file = log_path.open("wb")
     env = dict(os.environ, PYTHONPATH=str(PACKAGE_ROOT), LOG_LEVEL="info")
+    # TOXIPROXY_SERVER runs the suite against another build (e.g. the installed
+    # .cache/toxiproxy/bin/toxiproxy-server, or Shopify's toxiproxy-server).
+    command = os.environ.get("TOXIPROXY_SERVER", "").split() or [
+        sys.executable,
+        "-m",
+        "toxiproxy_server",
+    ]
     process = subprocess.Popen(
-        [sys.executable, "-m", "toxiproxy_server", "--host", HOST, "--port", str(port)],
+        [*command, "-host", HOST, "-port", str(port)],
         cwd=PACKAGE_ROOT,
         env=env,
         stdout=subprocess.DEVNULL,

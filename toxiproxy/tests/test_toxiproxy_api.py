@@ -324,3 +324,21 @@ def test_version(server: ToxiproxyProcess, client: Any) -> None:
     assert "version" in json.loads(raw)
     response = api(server, "GET", "/version")
     assert response.headers["Content-Type"] == "application/json;charset=utf-8"
+
+
+def test_listen_defaults_and_bad_listen(
+    server: ToxiproxyProcess, client: Any, echo: EchoServer
+) -> None:
+    # No listen address: Go listens on every interface on a free port.
+    anywhere = api(server, "POST", "/proxies", {"name": "any", "upstream": echo.address})
+    assert anywhere.status_code == 201
+    listen = anywhere.json()["listen"]
+    assert listen.startswith(("[::]:", "0.0.0.0:")) and not listen.endswith(":0")
+    bad = api(
+        server, "POST", "/proxies", {"name": "bad", "upstream": echo.address, "listen": "nope"}
+    )
+    assert bad.status_code == 500
+    assert bad.json() == {
+        "error": "listen tcp: address nope: missing port in address",
+        "status": 500,
+    }

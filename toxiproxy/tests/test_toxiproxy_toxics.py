@@ -235,3 +235,19 @@ def test_update_toxic_changes_live_behaviour(client: Any, echo: EchoServer, serv
         sock.sendall(b"x")
         wait_until(lambda: echo.total_received() >= 5, 5.0, "upstream to receive")
         assert_no_data(sock)
+
+
+def test_large_transfer_is_intact_through_toxics(client: Any, echo: EchoServer) -> None:
+    import hashlib
+    import threading
+
+    proxy = client.create(upstream=echo.address, name="bulk")
+    proxy.add_toxic(type="latency", stream="upstream", attributes={"latency": 20, "jitter": 5})
+    proxy.add_toxic(type="slicer", attributes={"average_size": 4096, "size_variation": 1024})
+    payload = bytes(range(256)) * (16 * 1024)  # 4 MiB
+    with connect(proxy, timeout=30) as sock:
+        sender = threading.Thread(target=sock.sendall, args=(payload,), daemon=True)
+        sender.start()
+        received = recv_exactly(sock, len(payload))
+        sender.join(30)
+    assert hashlib.sha256(received).digest() == hashlib.sha256(payload).digest()

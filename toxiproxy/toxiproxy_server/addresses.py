@@ -78,7 +78,12 @@ def _literal_ip(host: str) -> str | None:
 
 
 def resolve(addr: str) -> Endpoint:
-    """Resolve ``addr`` to one endpoint, IPv4 preferred for names (like ResolveTCPAddr)."""
+    """Resolve ``addr`` to one endpoint, IPv4 preferred for names (like ResolveTCPAddr).
+
+    An empty address is the wildcard with port 0, as in Go's ``net.Listen``.
+    """
+    if addr == "":
+        return Endpoint("", 0)
     host, port_text = split_host_port(addr)
     port = parse_port(addr, port_text)
     if host in WILDCARD_HOSTS:
