@@ -222,3 +222,25 @@ def test_config_file(tmp_path: Path) -> None:
     assert via_env.name == "file-node"
     with pytest.raises(ConfigError, match="no such file"):
         config.parse(["--config-file", str(tmp_path / "missing.yaml")], {})
+
+
+def test_log_records_have_etcds_zap_shape() -> None:
+    import io
+    import re
+
+    from petcd.logutil import FatalError, new_logger
+
+    buf = io.StringIO()
+    log = new_logger("info", stream=buf).with_(**{"local-member-id": "8e9e05c52164694d"})
+    log.debug("dropped below level")
+    log.info("hello", count=3, err=ValueError("boom"))
+    with pytest.raises(FatalError, match="bye"):
+        log.fatal("bye")
+    recs = [json.loads(line) for line in buf.getvalue().splitlines()]
+    assert [r["level"] for r in recs] == ["info", "fatal"]
+    assert list(recs[0]) == ["level", "ts", "caller", "msg", "local-member-id", "count", "err"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", recs[0]["ts"])
+    assert re.fullmatch(r"tests/test_config\.py:\d+", recs[0]["caller"])
+    assert recs[0]["err"] == "boom" and recs[0]["count"] == 3
+    with pytest.raises(ValueError, match='unrecognized level: "loud"'):
+        new_logger("loud")
