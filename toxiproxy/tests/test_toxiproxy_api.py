@@ -342,3 +342,44 @@ def test_listen_defaults_and_bad_listen(
         "error": "listen tcp: address nope: missing port in address",
         "status": 500,
     }
+
+
+def test_config_file_populates_at_start(tmp_path: Any, echo: EchoServer) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from conftest import PACKAGE_ROOT
+    from toxiproxy_testlib import HOST, free_port, wait_until
+
+    config = tmp_path / "proxies.json"
+    config.write_text(
+        json.dumps([{"name": "fromfile", "listen": "127.0.0.1:0", "upstream": echo.address}])
+    )
+    port = free_port()
+    env = dict(os.environ, PYTHONPATH=str(PACKAGE_ROOT))
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "toxiproxy_server",
+            "-host",
+            HOST,
+            "-port",
+            str(port),
+            "-config",
+            str(config),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(
+            lambda: process.poll() is not None or can_connect(port), 15.0, "the API to listen"
+        )
+        listed = requests.get(f"http://{HOST}:{port}/proxies", timeout=10).json()
+        assert list(listed) == ["fromfile"] and listed["fromfile"]["enabled"] is True
+    finally:
+        process.terminate()
+        assert process.wait(10) == 0
