@@ -389,6 +389,7 @@ class EtcdServer:
     # -- driver callbacks (Application protocol) ------------------------------------------
 
     def on_soft_state(self, ss: SoftState) -> None:
+        self.term = self.rn.status().hard_state.term
         if ss.lead != self.leader_id:
             if ss.lead != 0:
                 self._leader_changes += 1
@@ -403,7 +404,6 @@ class EtcdServer:
             self._has_leader.set()
         else:
             self._has_leader.clear()
-        self.term = self.rn.status().hard_state.term
 
     def on_read_states(self, states: list[ReadState]) -> None:
         for rs in states:
