@@ -1,3 +1,3 @@
 """Fixtures come from `harness.pytest_plugin` (targets, clusters, etcdctl, aetcd)."""
 
-from harness.pytest_plugin import *  # noqa: F403
+from harness.pytest_plugin import *

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from conformance.util import normalize
 from harness.cluster import Cluster
 from harness.etcdctl import Etcdctl
-from conformance.util import normalize
 
 SERVER_VERSION = {"etcd-3.5": "3.5.1", "etcd-3.4": "3.4.23"}
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from harness.etcdctl import Etcdctl
 from conformance.util import error_line, revision
+from harness.etcdctl import Etcdctl
 
 COMPACTED = "Error: etcdserver: mvcc: required revision has been compacted"
 FUTURE = "Error: etcdserver: mvcc: required revision is a future revision"

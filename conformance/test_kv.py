@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from harness.etcdctl import Etcdctl
 from conformance.util import b64, error_line, kv_pairs, revision
+from harness.etcdctl import Etcdctl
 
 
 def _fill(etcdctl: Etcdctl, prefix: str, items: list[tuple[str, str]]) -> list[int]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 import time
 
+from conformance.util import error_line
 from harness.etcdctl import Etcdctl, Result
 from harness.local import LocalCluster
-from conformance.util import error_line
 
 DEADLINE = 30.0
 ADDED = re.compile(r"^Member ([0-9a-f]+) added to cluster ([0-9a-f]+)$")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from conformance.util import revision
 from harness.etcdctl import Etcdctl
 from harness.local import LocalCluster
-from conformance.util import revision
 
 
 def test_first_put_is_revision_2(target: str, fresh_cluster: LocalCluster) -> None:

@@ -7,9 +7,9 @@ from typing import Any
 import grpc
 import pytest
 
+from conformance.util import error_line, kv_pairs, revision
 from harness.etcdctl import Etcdctl, Result
 from harness.pytest_plugin import AetcdRunner
-from conformance.util import error_line, kv_pairs, revision
 
 
 def txn(etcdctl: Etcdctl, compares: list[str], success: list[str], failure: list[str],
@@ -91,7 +91,7 @@ def test_txn_duplicate_key(target: str, etcdctl: Etcdctl, prefix: str) -> None:
 
 def _nested(aetcd: AetcdRunner, req_factory: Any) -> Any:
     async def go(client: Any) -> Any:
-        from aetcd import rpc  # type: ignore[import-untyped]
+        from aetcd import rpc
 
         return await client.kvstub.Txn(req_factory(rpc), timeout=10)
 

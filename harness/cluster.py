@@ -17,7 +17,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 from harness.etcdctl import Etcdctl, Result
 from harness.impls import Impl, etcdctl_35
@@ -174,7 +174,7 @@ class Cluster(ABC):
                 raise ClusterError(f"no agreed leader after {timeout}s: {seen}")
             time.sleep(POLL_INTERVAL)
 
-    def __enter__(self) -> Cluster:
+    def __enter__(self) -> Self:
         try:
             self.start()
         except BaseException:

@@ -87,6 +87,7 @@ class Etcdctl:
                 argv,
                 input=input,
                 capture_output=True,
+                check=False,
                 text=True,
                 env=env,
                 timeout=self.timeout if timeout is None else timeout,

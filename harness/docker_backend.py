@@ -1,0 +1,405 @@
+"""Docker cluster backend: every member is a container on a private bridge network.
+
+The initial members come from `compose/docker-compose.yml` (the same topology people start with
+`compose/compose.sh`), run under a project name and a /24 subnet of their own, so clusters of
+parallel tests (pytest-xdist) never share containers, networks, volumes or host ports. Members
+joined later (`plan_member` + `join`) are plain `docker run` containers on the same network.
+
+Members' client URLs are `http://127.0.0.1:<port>` (ports from `harness.ports`, published on
+loopback and fixed for the cluster's lifetime, so they survive member restarts); peer URLs are the
+members' fixed container addresses. Health and leadership are observed through the client API,
+exactly as for local processes (see `harness.cluster`).
+
+Invariants:
+- `stop()` removes every container, network and volume of the project, whatever state the
+  members are in and however `start()` failed; it is safe to call twice.
+- A member the harness did not kill or stop that exits on its own makes `_check_alive` raise
+  with the container's log tail (the containers run with restart policy "no").
+- `pause` sends SIGSTOP to the container's main process, which is the server itself in every
+  image (exec-form CMD); `resume` sends SIGCONT.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import shutil
+import subprocess
+import time
+import uuid
+
+from harness import ports
+from harness.cluster import Cluster, ClusterError, Member
+from harness.impls import REPO_ROOT, Impl, get_impl
+
+COMPOSE_FILE = REPO_ROOT / "compose" / "docker-compose.yml"
+# An env file without variables, so compose/.env (written by compose.sh) is not read.
+NO_ENV_FILE = REPO_ROOT / "compose" / "no-defaults.env"
+BUILD_SCRIPT = REPO_ROOT / "images" / "build.sh"
+
+IMAGES: dict[str, str] = {
+    "petcd": "petcd/petcd:latest",
+    "etcd-3.5": "petcd/etcd:3.5.1",
+    "etcd-3.4": "petcd/etcd:3.4.23",
+}
+# images/build.sh step that builds each implementation's image.
+BUILD_STEPS: dict[str, str] = {"petcd": "petcd", "etcd-3.5": "etcd-3.5", "etcd-3.4": "etcd-3.4"}
+
+COMPOSE_MEMBERS = ("node1", "node2", "node3")  # services in the compose file, in order
+FIRST_HOST = 100  # node1 is <prefix>.100, node2 .101, ...; joined members continue upwards
+STOP_GRACE = 5
+CLI_TIMEOUT = 120.0
+SUBNET_TRIES = 20
+
+
+class DockerError(ClusterError):
+    """A docker or compose command failed."""
+
+
+def _run(args: list[str], timeout: float = CLI_TIMEOUT, check: bool = True,
+         env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    try:
+        res = subprocess.run(args, check=False, capture_output=True, text=True, timeout=timeout, env=env,
+                             stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired as e:
+        raise DockerError(f"{' '.join(args)}: timed out after {timeout}s") from e
+    if check and res.returncode != 0:
+        raise DockerError(f"{' '.join(args)} -> rc={res.returncode}\n{res.stderr.strip()}")
+    return res
+
+
+def engine_available() -> str | None:
+    """None if a Docker engine answers, else the reason it does not (for skip messages)."""
+    if shutil.which("docker") is None:
+        return "no docker CLI on PATH"
+    try:
+        res = subprocess.run(["docker", "version", "-f", "{{.Server.Version}}"], check=False,
+                             capture_output=True, text=True, timeout=20, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        return "docker engine did not answer within 20s"
+    if res.returncode != 0:
+        return f"docker engine not reachable: {res.stderr.strip()[:200]}"
+    return None
+
+
+def compose_command() -> list[str]:
+    """The compose CLI: the `docker compose` plugin if present, else `docker-compose`."""
+    res = subprocess.run(["docker", "compose", "version"], check=False, capture_output=True,
+                         text=True, timeout=20, stdin=subprocess.DEVNULL)
+    if res.returncode == 0:
+        return ["docker", "compose"]
+    if shutil.which("docker-compose") is not None:
+        return ["docker-compose"]
+    raise DockerError("neither 'docker compose' nor 'docker-compose' is installed")
+
+
+def image_exists(image: str) -> bool:
+    return _run(["docker", "image", "inspect", image], check=False).returncode == 0
+
+
+def ensure_image(impl: str, timeout: float = 1800.0) -> str:
+    """The image of `impl`, built with images/build.sh (cached, offline) if it is missing."""
+    image = IMAGES[impl]
+    if not image_exists(image):
+        res = _run(["bash", str(BUILD_SCRIPT), BUILD_STEPS[impl]], timeout=timeout, check=False)
+        if res.returncode != 0 or not image_exists(image):
+            tail = "\n".join((res.stdout + res.stderr).splitlines()[-30:])
+            raise DockerError(f"building {image} with {BUILD_SCRIPT} failed:\n{tail}")
+    return image
+
+
+def _project_name(impl: str) -> str:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    raw = f"petcd-{impl}-{worker}-{uuid.uuid4().hex[:8]}" if worker else \
+        f"petcd-{impl}-{uuid.uuid4().hex[:8]}"
+    return re.sub(r"[^a-z0-9_-]", "", raw.lower().replace(".", ""))
+
+
+def _random_net_prefix() -> str:
+    # 172.28.0.0/14 is outside the pools Docker hands out first (172.17-172.27 as /16s); a
+    # collision with an existing network is detected by the engine and retried with another.
+    return f"172.{random.randint(28, 31)}.{random.randint(0, 255)}"
+
+
+class DockerCluster(Cluster):
+    """A cluster of containers of one implementation.
+
+    `size` is 1-3 initial members (the compose services node1..node3); grow further with
+    `plan_member` + `join`. `project` and `net_prefix` default to fresh unique values.
+    """
+
+    def __init__(
+        self,
+        impl: Impl | str,
+        size: int = 3,
+        project: str | None = None,
+        net_prefix: str | None = None,
+        heartbeat_ms: int = 100,
+        election_ms: int = 1000,
+        image: str | None = None,
+    ) -> None:
+        self.impl = get_impl(impl) if isinstance(impl, str) else impl
+        if not 1 <= size <= len(COMPOSE_MEMBERS):
+            raise ValueError(f"the docker topology starts 1-{len(COMPOSE_MEMBERS)} members, "
+                             f"not {size}; add more with plan_member() and join()")
+        self.image = image if image is not None else IMAGES[self.impl.name]
+        self.project = project if project is not None else _project_name(self.impl.name)
+        self._fixed_prefix = net_prefix
+        self.net_prefix = net_prefix if net_prefix is not None else _random_net_prefix()
+        self.heartbeat_ms = heartbeat_ms
+        self.election_ms = election_ms
+        self.token = f"{self.project}-{uuid.uuid4().hex[:8]}"
+        self._size = size
+        self._compose = compose_command()
+        self._ports: dict[str, int] = {}
+        self._host_index: dict[str, int] = {}
+        self._containers: dict[str, str] = {}  # member name -> container id
+        self._joined: set[str] = set()  # members started with `docker run`, not compose
+        self._down: set[str] = set()  # members the harness stopped or killed on purpose
+        self._network = ""
+        self.members = []
+        for i, name in enumerate(COMPOSE_MEMBERS[:size]):
+            self._host_index[name] = FIRST_HOST + i
+            self._ports[name] = ports.free_port()
+            self.members.append(self._member(name))
+
+    # ---- helpers -------------------------------------------------------------------------------
+
+    def _member(self, name: str) -> Member:
+        return Member(name, f"http://127.0.0.1:{self._ports[name]}",
+                      f"http://{self.address(name)}:2380")
+
+    def address(self, name: str) -> str:
+        """The member's container address on the cluster network."""
+        return f"{self.net_prefix}.{self._host_index[name]}"
+
+    def initial_cluster(self) -> str:
+        return ",".join(f"{m.name}={m.peer_url}" for m in self.members)
+
+    def _compose_env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("ETCD_", "ETCDCTL_", "NODE", "PETCD_", "COMPOSE_"))}
+        env.update({
+            "COMPOSE_PROJECT_NAME": self.project,
+            "ETCD_IMAGE": self.image,
+            "PETCD_NET_PREFIX": self.net_prefix,
+            "PETCD_INITIAL_CLUSTER": self.initial_cluster(),
+            "PETCD_CLUSTER_TOKEN": self.token,
+            "PETCD_RESTART": "no",
+            "PETCD_HEARTBEAT_MS": str(self.heartbeat_ms),
+            "PETCD_ELECTION_MS": str(self.election_ms),
+        })
+        for i, name in enumerate(COMPOSE_MEMBERS, start=1):
+            # Members beyond `size` are never started, but the file needs their values.
+            port = self._ports.get(name, 0)
+            env[f"NODE{i}_CLIENT_PORT"] = str(port)
+            env[f"NODE{i}_PEER_HOST"] = f"{self.net_prefix}.{FIRST_HOST + i - 1}"
+        return env
+
+    def compose(self, *args: str, timeout: float = CLI_TIMEOUT,
+                check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run the compose CLI on this cluster's project (ignores compose/.env)."""
+        cmd = [*self._compose, "-f", str(COMPOSE_FILE), "-p", self.project,
+               "--env-file", str(NO_ENV_FILE), *args]
+        return _run(cmd, timeout=timeout, check=check, env=self._compose_env())
+
+    def container(self, member: Member) -> str:
+        """The member's container id."""
+        try:
+            return self._containers[member.name]
+        except KeyError:
+            raise ClusterError(f"{member.name} has no container (cluster not started?)") from None
+
+    def _state(self, member: Member) -> tuple[bool, int, str]:
+        """(running, exit code, status) of the member's container."""
+        cid = self._containers.get(member.name)
+        if cid is None:
+            return False, 0, "absent"
+        res = _run(["docker", "inspect", "-f",
+                    "{{.State.Running}} {{.State.ExitCode}} {{.State.Status}}", cid], check=False)
+        if res.returncode != 0:
+            return False, 0, "absent"
+        running, code, status = res.stdout.split()
+        return running == "true", int(code), status
+
+    def logs(self, member: Member, lines: int = 30) -> str:
+        cid = self._containers.get(member.name)
+        if cid is None:
+            return "(no container)"
+        res = _run(["docker", "logs", "--tail", str(lines), cid], check=False)
+        return (res.stdout + res.stderr).strip() or "(empty log)"
+
+    def _wait_running(self, member: Member, want: bool, timeout: float = 15.0) -> None:
+        deadline = time.monotonic() + timeout
+        while self._state(member)[0] != want:
+            if time.monotonic() >= deadline:
+                raise ClusterError(f"{member.name}: container still running={not want} "
+                                   f"after {timeout}s")
+            time.sleep(0.05)
+
+    # ---- process control -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._containers:
+            for m in self.members:
+                if not self.is_running(m):
+                    self.start_member(m)
+            return
+        if not image_exists(self.image):
+            raise ClusterError(f"image {self.image} not found: run images/build.sh "
+                               f"(or harness.docker_backend.ensure_image({self.impl.name!r}))")
+        services = [m.name for m in self.members]
+        for attempt in range(SUBNET_TRIES):
+            res = self.compose("up", "-d", "--no-build", "--no-deps", *services, check=False,
+                               timeout=300.0)
+            if res.returncode == 0:
+                break
+            overlap = "overlap" in res.stderr.lower() or "address already in use" in res.stderr
+            self.compose("down", "-v", "--remove-orphans", "-t", "1", check=False)
+            if not overlap or self._fixed_prefix is not None or attempt == SUBNET_TRIES - 1:
+                raise DockerError(f"compose up for {self.project} failed:\n{res.stderr.strip()}")
+            # Another network holds this subnet: take a fresh one (peer URLs change with it).
+            self.net_prefix = _random_net_prefix()
+            self.members = [self._member(m.name) for m in self.members]
+        for m in self.members:
+            cid = self.compose("ps", "-q", m.name).stdout.strip()
+            if not cid:
+                raise ClusterError(f"compose started no container for {m.name}")
+            self._containers[m.name] = cid
+        nets = _run(["docker", "inspect", "-f",
+                     "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}",
+                     self._containers[self.members[0].name]]).stdout.split()
+        self._network = nets[0] if nets else ""
+
+    def start_member(self, member: Member) -> None:
+        cid = self.container(member)
+        _run(["docker", "start", cid])
+        self._down.discard(member.name)
+
+    def stop_member(self, member: Member) -> None:
+        cid = self.container(member)
+        self._down.add(member.name)
+        _run(["docker", "kill", "-s", "CONT", cid], check=False)  # a stopped process ignores TERM
+        _run(["docker", "stop", "-t", str(STOP_GRACE), cid], timeout=STOP_GRACE + 60)
+        self._wait_running(member, False)
+
+    def kill(self, member: Member) -> None:
+        cid = self.container(member)
+        self._down.add(member.name)
+        _run(["docker", "kill", "-s", "KILL", cid], check=False)
+        self._wait_running(member, False)
+
+    def pause(self, member: Member) -> None:
+        if not self.is_running(member):
+            raise ClusterError(f"{member.name} is not running")
+        _run(["docker", "kill", "-s", "STOP", self.container(member)])
+
+    def resume(self, member: Member) -> None:
+        if not self.is_running(member):
+            raise ClusterError(f"{member.name} is not running")
+        _run(["docker", "kill", "-s", "CONT", self.container(member)])
+
+    def is_running(self, member: Member) -> bool:
+        return self._state(member)[0]
+
+    def _check_alive(self) -> None:
+        for m in self.members:
+            if m.name in self._down or m.name not in self._containers:
+                continue
+            running, code, status = self._state(m)
+            if not running:
+                raise ClusterError(
+                    f"{self.impl.name} member {m.name} ({status}) exited with rc={code}; "
+                    f"docker logs:\n{self.logs(m)}")
+
+    def stop(self) -> None:
+        """Remove every container, network and volume of the project (idempotent)."""
+        for name in sorted(self._joined):
+            _run(["docker", "rm", "-f", "-v", f"{self.project}-{name}"], check=False)
+            _run(["docker", "volume", "rm", "-f", f"{self.project}_{name}-data"], check=False)
+        down = self.compose("down", "-v", "--remove-orphans", "-t", "2", check=False,
+                            timeout=180.0)
+        # Whatever compose left behind (e.g. after a failed `up`), found by its project label.
+        label = f"label=com.docker.compose.project={self.project}"
+        cids = _run(["docker", "ps", "-a", "-q", "--filter", label], check=False).stdout.split()
+        if cids:
+            _run(["docker", "rm", "-f", "-v", *cids], check=False)
+        nets = _run(["docker", "network", "ls", "-q", "--filter", label],
+                    check=False).stdout.split()
+        if nets:
+            _run(["docker", "network", "rm", *nets], check=False)
+        vols = _run(["docker", "volume", "ls", "-q", "--filter", label],
+                    check=False).stdout.split()
+        if vols:
+            _run(["docker", "volume", "rm", "-f", *vols], check=False)
+        for p in self._ports.values():
+            ports.release(p)
+        self._containers.clear()
+        self._joined.clear()
+        left = self.leftovers()
+        if left:
+            raise DockerError(f"teardown of {self.project} left {left}:\n{down.stderr.strip()}")
+
+    def leftovers(self) -> list[str]:
+        """Containers, networks and volumes of this project that still exist."""
+        found: list[str] = []
+        label = f"label=com.docker.compose.project={self.project}"
+        for cmd in (["docker", "ps", "-a", "-q", "--filter", label],
+                    ["docker", "ps", "-a", "-q", "--filter", f"name=^/{self.project}-"],
+                    ["docker", "network", "ls", "-q", "--filter", label],
+                    ["docker", "volume", "ls", "-q", "--filter", label],
+                    ["docker", "volume", "ls", "-q", "--filter", f"name=^{self.project}_"]):
+            found += _run(cmd, check=False).stdout.split()
+        return sorted(set(found))
+
+    # ---- membership ----------------------------------------------------------------------------
+
+    def plan_member(self, name: str) -> Member:
+        if name in self._host_index:
+            raise ValueError(f"member name {name!r} already used")
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", name):
+            raise ValueError(f"member name {name!r}: use lowercase letters, digits, '-' and '_'")
+        self._host_index[name] = max(self._host_index.values(), default=FIRST_HOST - 1) + 1
+        if self._host_index[name] > 254:
+            raise ValueError("no addresses left on the cluster network")
+        self._ports[name] = ports.free_port()
+        return self._member(name)
+
+    def join(self, member: Member, initial_cluster: str) -> None:
+        if not self._network:
+            raise ClusterError("cluster not started")
+        name = member.name
+        hosts: list[str] = []
+        for i, other in enumerate(COMPOSE_MEMBERS):
+            hosts += ["--add-host", f"{other}.peer:{self.net_prefix}.{FIRST_HOST + i}"]
+        env = {
+            "ETCD_NAME": name,
+            "ETCD_LISTEN_PEER_URLS": "http://0.0.0.0:2380",
+            "ETCD_LISTEN_CLIENT_URLS": "http://0.0.0.0:2379",
+            "ETCD_INITIAL_ADVERTISE_PEER_URLS": member.peer_url,
+            "ETCD_ADVERTISE_CLIENT_URLS": f"http://{self.address(name)}:2379",
+            "ETCD_INITIAL_CLUSTER": initial_cluster,
+            "ETCD_INITIAL_CLUSTER_STATE": "existing",
+            "ETCD_INITIAL_CLUSTER_TOKEN": self.token,
+            "ETCD_DATA_DIR": "/var/lib/etcd/data",
+            "ETCD_HEARTBEAT_INTERVAL": str(self.heartbeat_ms),
+            "ETCD_ELECTION_TIMEOUT": str(self.election_ms),
+        }
+        args = ["docker", "run", "-d", "--name", f"{self.project}-{name}", "--hostname", name,
+                "--network", self._network, "--ip", self.address(name),
+                "-p", f"127.0.0.1:{self._ports[name]}:2379",
+                "-v", f"{self.project}_{name}-data:/var/lib/etcd",
+                "--label", f"org.petcd.project={self.project}", *hosts]
+        for k, v in env.items():
+            args += ["-e", f"{k}={v}"]
+        self._joined.add(name)
+        cid = _run([*args, self.image]).stdout.strip()
+        self._containers[name] = cid
+        self.members.append(member)
+
+    def forget(self, member: Member) -> None:
+        if member.name in self._containers and self.is_running(member):
+            self.stop_member(member)
+        self.members = [m for m in self.members if m.name != member.name]
+

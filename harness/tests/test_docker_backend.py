@@ -1,0 +1,177 @@
+"""The Docker backend against real containers: topology, faults, membership and teardown.
+
+Skipped only when no Docker engine is reachable. Missing images are built with images/build.sh
+(cached and offline; the first build of a base image takes a few minutes).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from harness.cluster import ClusterError, Member
+from harness.docker_backend import (
+    COMPOSE_FILE,
+    DockerCluster,
+    engine_available,
+    ensure_image,
+    image_exists,
+)
+from harness.impls import IMPL_NAMES
+
+_NO_ENGINE = engine_available()
+pytestmark = [
+    pytest.mark.skipif(_NO_ENGINE is not None, reason=f"no Docker engine: {_NO_ENGINE}"),
+    pytest.mark.timeout(900),
+]
+
+UP_TIMEOUT = 90.0
+
+
+def poll(cond: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def docker_cluster() -> Iterator[Callable[..., DockerCluster]]:
+    """Factory for healthy clusters; every cluster made is torn down and checked for leftovers."""
+    made: list[DockerCluster] = []
+
+    def make(impl: str, size: int = 3) -> DockerCluster:
+        ensure_image(impl)
+        c = DockerCluster(impl, size=size)
+        made.append(c)
+        c.start()
+        c.wait_healthy(timeout=UP_TIMEOUT)
+        return c
+
+    try:
+        yield make
+    finally:
+        for c in made:
+            c.stop()
+            assert c.leftovers() == [], f"{c.project} left {c.leftovers()}"
+
+
+def member_table(c: DockerCluster, via: Member) -> list[list[str]]:
+    out = c.ctl([via])("member", "list").check().lines()
+    return [[f.strip() for f in line.split(",")] for line in out]
+
+
+@pytest.mark.parametrize("impl", IMPL_NAMES)
+def test_topology_survives_kill_and_catches_up(
+    impl: str, docker_cluster: Callable[..., DockerCluster]
+) -> None:
+    c = docker_cluster(impl)
+    m1, m2, m3 = c.members
+
+    # Three started members whose peer URLs are their fixed container addresses.
+    rows = member_table(c, m1)
+    assert sorted(r[2] for r in rows) == ["node1", "node2", "node3"]
+    assert all(r[1] == "started" for r in rows), rows
+    assert sorted(r[3] for r in rows) == [f"http://{c.net_prefix}.{h}:2380" for h in (100, 101, 102)]
+    # etcdctl inside the container works too (healthchecks depend on it).
+    res = c.compose("exec", "-T", "node1", "etcdctl", "endpoint", "health")
+    assert "is healthy" in res.stdout + res.stderr
+
+    key = f"/docker/{uuid.uuid4().hex[:8]}"
+    c.ctl([m1])("put", key, "v1").check()
+    assert c.ctl([m3])("get", key, "--print-value-only").check().stdout.strip() == "v1"
+
+    c.kill(m1)
+    assert not c.is_running(m1)
+    c.wait_healthy(timeout=UP_TIMEOUT)  # the two survivors agree on a leader
+    c.ctl([m2, m3])("put", key, "v2").check()
+
+    c.start_member(m1)
+    c.wait_healthy(timeout=UP_TIMEOUT)
+
+    def caught_up() -> bool:
+        res = c.ctl([m1])("get", key, "--print-value-only", "--consistency=s")
+        return res.ok and res.stdout.strip() == "v2"
+
+    poll(caught_up, "the restarted member to apply the write it missed")
+
+
+def test_pause_resume_restart_and_parallel_isolation(
+    docker_cluster: Callable[..., DockerCluster],
+) -> None:
+    a = docker_cluster("etcd-3.5")
+    b = docker_cluster("etcd-3.5")
+    assert a.project != b.project and a.net_prefix != b.net_prefix
+    assert not set(a.endpoints) & set(b.endpoints)
+    a.ctl()("put", "/iso", "a").check()
+    assert b.ctl()("get", "/iso", "--print-value-only").check().stdout.strip() == ""
+
+    follower = next(m for m in a.members if m != a.leader())
+    a.pause(follower)
+    assert a.is_running(follower)  # stopped, not gone
+    assert a.status(follower) is None  # but it does not answer
+    others = [m for m in a.members if m != follower]
+    a.ctl(others)("put", "/paused", "1").check()
+    a.resume(follower)
+    poll(lambda: a.status(follower) is not None, "the resumed member to answer")
+
+    a.restart(others[0])
+    a.wait_healthy(timeout=UP_TIMEOUT)
+    assert a.ctl([others[0]])("get", "/paused", "--print-value-only",
+                               "--consistency=s").check().stdout.strip() == "1"
+
+
+def test_join_and_forget_member(docker_cluster: Callable[..., DockerCluster]) -> None:
+    c = docker_cluster("etcd-3.5")
+    new = c.plan_member("node4")
+    assert new.peer_url == f"http://{c.net_prefix}.103:2380"
+    out = c.ctl()("member", "add", new.name, f"--peer-urls={new.peer_url}").check().stdout
+    initial = next(line.split("=", 1)[1].strip('"') for line in out.splitlines()
+                   if line.startswith("ETCD_INITIAL_CLUSTER="))
+    c.join(new, initial)
+    c.wait_healthy(timeout=UP_TIMEOUT)
+    rows = member_table(c, c.members[0])
+    assert len(rows) == 4 and all(r[1] == "started" for r in rows), rows
+    c.ctl([new])("put", "/joined", "yes").check()
+
+    member_id = next(r[0] for r in rows if r[2] == "node4")
+    c.ctl(c.members[:3])("member", "remove", member_id).check()
+    c.forget(new)
+    assert [m.name for m in c.members] == ["node1", "node2", "node3"]
+    c.wait_healthy(timeout=UP_TIMEOUT)
+
+
+def test_member_that_exits_is_reported_and_cleaned_up() -> None:
+    # The base image's command is a shell that exits at once: the backend must say which member
+    # died and with what, and still remove everything.
+    ensure_image("etcd-3.5")  # builds the base image too
+    c = DockerCluster("etcd-3.5", size=1, image="petcd/bookworm-python:latest")
+    try:
+        c.start()
+        with pytest.raises(ClusterError, match=r"node1 .*exited with rc=0"):
+            c.wait_healthy(timeout=20)
+    finally:
+        c.stop()
+    assert c.leftovers() == []
+    c.stop()  # idempotent
+
+
+def test_start_without_image_fails_clearly() -> None:
+    c = DockerCluster("etcd-3.5", size=1, image=f"petcd/no-such-image:{uuid.uuid4().hex[:6]}")
+    assert not image_exists(c.image)
+    try:
+        with pytest.raises(ClusterError, match="not found: run images/build.sh"):
+            c.start()
+    finally:
+        c.stop()
+    assert c.leftovers() == []
+
+
+def test_size_outside_compose_topology_is_rejected() -> None:
+    with pytest.raises(ValueError, match="1-3 members"):
+        DockerCluster("etcd-3.5", size=5)
+    assert COMPOSE_FILE.is_file()
