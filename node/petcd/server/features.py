@@ -11,12 +11,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from petcd.server import watch_hub
+
+from petcd.server import lease_ops
+
 if TYPE_CHECKING:
     from petcd.server.etcdserver import EtcdServer
 
 Installer = Callable[["EtcdServer"], None]
 
-INSTALLERS: list[Installer] = []
+INSTALLERS: list[Installer] = [
+    lease_ops.install,
+]
 
 
 def install_all(server: EtcdServer) -> None:
