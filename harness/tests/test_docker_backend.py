@@ -20,6 +20,7 @@ from harness.docker_backend import (
     ensure_image,
     image_exists,
 )
+from harness.etcdctl import Result
 from harness.impls import IMPL_NAMES
 
 _NO_ENGINE = engine_available()
@@ -58,6 +59,18 @@ def docker_cluster() -> Iterator[Callable[..., DockerCluster]]:
         for c in made:
             c.stop()
             assert c.leftovers() == [], f"{c.project} left {c.leftovers()}"
+
+
+def until_ready(call: Callable[[], Result], timeout: float = 30.0) -> str:
+    """Run a membership change until etcd accepts it. etcd refuses one with "unhealthy cluster"
+    until every member has been connected for its health interval (5s), which a just-started
+    cluster has not."""
+    deadline = time.monotonic() + timeout
+    while True:
+        res = call()
+        if res.ok or "unhealthy cluster" not in res.stderr or time.monotonic() >= deadline:
+            return res.check().stdout
+        time.sleep(0.2)
 
 
 def member_table(c: DockerCluster, via: Member) -> list[list[str]]:
@@ -129,7 +142,7 @@ def test_join_and_forget_member(docker_cluster: Callable[..., DockerCluster]) ->
     c = docker_cluster("etcd-3.5")
     new = c.plan_member("node4")
     assert new.peer_url == f"http://{c.net_prefix}.103:2380"
-    out = c.ctl()("member", "add", new.name, f"--peer-urls={new.peer_url}").check().stdout
+    out = until_ready(lambda: c.ctl()("member", "add", new.name, f"--peer-urls={new.peer_url}"))
     initial = next(line.split("=", 1)[1].strip('"') for line in out.splitlines()
                    if line.startswith("ETCD_INITIAL_CLUSTER="))
     c.join(new, initial)
@@ -139,7 +152,7 @@ def test_join_and_forget_member(docker_cluster: Callable[..., DockerCluster]) ->
     c.ctl([new])("put", "/joined", "yes").check()
 
     member_id = next(r[0] for r in rows if r[2] == "node4")
-    c.ctl(c.members[:3])("member", "remove", member_id).check()
+    until_ready(lambda: c.ctl(c.members[:3])("member", "remove", member_id))
     c.forget(new)
     assert [m.name for m in c.members] == ["node1", "node2", "node3"]
     c.wait_healthy(timeout=UP_TIMEOUT)
