@@ -11,9 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from petcd.server import watch_hub
-
 from petcd.server import lease_ops
+from petcd.server.watch_hub import install as install_watch_hub
 
 if TYPE_CHECKING:
     from petcd.server.etcdserver import EtcdServer
@@ -22,6 +21,7 @@ Installer = Callable[["EtcdServer"], None]
 
 INSTALLERS: list[Installer] = [
     lease_ops.install,
+    install_watch_hub,
 ]
 
 
