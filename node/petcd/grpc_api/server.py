@@ -10,11 +10,12 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 
 from petcd.grpc_api import lease, services
+from petcd.grpc_api.watch import register as register_watch
 from petcd.server.etcdserver import EtcdServer
 
 Registrar = Callable[[grpc.aio.Server, EtcdServer], None]
 
-REGISTRARS: list[Registrar] = [services.register, lease.register]
+REGISTRARS: list[Registrar] = [services.register, lease.register, register_watch]
 """Each service module's `register(grpc_server, etcd_server)`; add one line per module."""
 
 GRPC_OVERHEAD_BYTES = 512 * 1024
