@@ -37,8 +37,12 @@ VALUE_PROVIDED = _e(_IA, "etcdserver: value is provided")
 LEASE_PROVIDED = _e(_IA, "etcdserver: lease is provided")
 TOO_MANY_OPS = _e(_IA, "etcdserver: too many operations in txn request")
 DUPLICATE_KEY = _e(_IA, "etcdserver: duplicate key given in txn request")
-COMPACTED = _e(grpc.StatusCode.OUT_OF_RANGE, "etcdserver: mvcc: required revision has been compacted")
-FUTURE_REV = _e(grpc.StatusCode.OUT_OF_RANGE, "etcdserver: mvcc: required revision is a future revision")
+COMPACTED = _e(
+    grpc.StatusCode.OUT_OF_RANGE, "etcdserver: mvcc: required revision has been compacted"
+)
+FUTURE_REV = _e(
+    grpc.StatusCode.OUT_OF_RANGE, "etcdserver: mvcc: required revision is a future revision"
+)
 NO_SPACE = _e(grpc.StatusCode.RESOURCE_EXHAUSTED, "etcdserver: mvcc: database space exceeded")
 
 # Lease

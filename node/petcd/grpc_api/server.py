@@ -1,4 +1,9 @@
-"""The client-facing gRPC server on --listen-client-urls."""
+"""The client-facing server on --listen-client-urls: gRPC and HTTP/1.1 on one port.
+
+The grpc.aio server listens on a private abstract unix socket; `petcd.http.mux.ClientMux`
+owns the public ports and splices HTTP/2 connections to it, serving HTTP/1.1 itself
+(/health, /version, /metrics, the JSON gateway). --listen-metrics-urls get HTTP only.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,11 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 
-from petcd.grpc_api import lease, services
+from petcd.grpc_api import interceptors, lease, services
+from petcd.grpc_api.learner import LearnerInterceptor
+from petcd.http import client_router, metrics_router
+from petcd.http.http1 import serve_connection
+from petcd.http.mux import ClientMux, private_grpc_address
 from petcd.grpc_api.watch import register as register_watch
 from petcd.server.etcdserver import EtcdServer
 
@@ -33,23 +42,64 @@ def bind_address(url: str) -> str:
     return f"{host}:{parts.port or 2379}"
 
 
-async def start_client_server(server: EtcdServer, listen_urls: list[str]) -> grpc.aio.Server:
-    """Start serving the etcd v3 API; returns the running grpc server."""
+def _host_port(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    return parts.hostname or "", parts.port or 2379
+
+
+class ClientServer:
+    """The running client-port servers; `stop(grace)` as grpc.aio.Server's."""
+
+    def __init__(self, grpc_server: grpc.aio.Server, muxes: list[ClientMux]) -> None:
+        self.grpc = grpc_server
+        self.muxes = muxes
+
+    async def stop(self, grace: float | None) -> None:
+        for m in self.muxes:
+            await m.close()
+        await self.grpc.stop(grace)
+
+
+async def start_client_server(
+    server: EtcdServer, listen_urls: list[str], metrics_urls: list[str] | None = None
+) -> ClientServer:
+    """Serve the etcd v3 API (gRPC and HTTP) on `listen_urls`, and /metrics and /health on
+    `metrics_urls`; returns the running servers."""
     gs = grpc.aio.server(
+        interceptors=[
+            interceptors.MetricsInterceptor(),
+            LearnerInterceptor(server),
+            interceptors.QuotaInterceptor(server),
+        ],
         options=[
             ("grpc.max_receive_message_length", server.max_request_bytes + GRPC_OVERHEAD_BYTES),
             ("grpc.max_send_message_length", MAX_SEND_BYTES),
             ("grpc.so_reuseport", 0),
             ("grpc.keepalive_permit_without_calls", 1),
             ("grpc.http2.min_ping_interval_without_data_ms", 5000),
-        ]
+        ],
     )
     for register in REGISTRARS:
         register(gs, server)
     health = HealthServicer()
     await health.set("", health_pb2.HealthCheckResponse.SERVING)
     health_pb2_grpc.add_HealthServicer_to_server(health, gs)
-    for url in listen_urls:
-        gs.add_insecure_port(bind_address(url))
+    private = private_grpc_address(f"{server.id:x}")
+    gs.add_insecure_port(private)
     await gs.start()
-    return gs
+    mux = ClientMux(private, serve_connection(client_router(server)))
+    muxes = [mux]
+    try:
+        for url in listen_urls:
+            await mux.listen(*_host_port(url))
+        if metrics_urls:
+            mmux = ClientMux(private, serve_connection(metrics_router(server)))
+            muxes.append(mmux)
+            for url in metrics_urls:
+                await mmux.listen(*_host_port(url), grpc_enabled=False)
+    except BaseException:
+        for m in muxes:
+            await m.close()
+        await gs.stop(None)
+        raise
+    return ClientServer(gs, muxes)

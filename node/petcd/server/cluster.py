@@ -13,10 +13,12 @@ import time
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
+import grpc
 from google.protobuf.message import DecodeError
 
 from petcd import errors, ids
 from petcd.api.etcdserverpb import rpc_pb2 as pb
+from petcd.api.etcdserverpb import rpc_pb2_grpc as pb_grpc
 from petcd.api.petcdpb import internal_pb2 as ipb
 from petcd.raft.types import ConfChange, ConfChangeType, Entry
 from petcd.server.membership import Member
@@ -85,7 +87,7 @@ class ClusterOps:
             await self.s.linearizable_read()
         resp = pb.MemberListResponse()
         resp.members.extend(self.members_pb())
-        return self.s.header(resp)
+        return self.s.header(resp, 0)
 
     async def member_add(self, r: pb.MemberAddRequest) -> pb.MemberAddResponse:
         urls = list(r.peerURLs)
@@ -108,7 +110,7 @@ class ClusterOps:
         resp = pb.MemberAddResponse()
         resp.member.CopyFrom(pb.Member(ID=mid, peerURLs=urls, isLearner=r.isLearner))
         resp.members.extend(self.members_pb())
-        return self.s.header(resp)
+        return self.s.header(resp, 0)
 
     async def member_remove(self, r: pb.MemberRemoveRequest) -> pb.MemberRemoveResponse:
         ms = self.s.membership
@@ -117,7 +119,7 @@ class ClusterOps:
         await self._propose(ConfChangeType.ConfChangeRemoveNode, r.ID, [], False)
         resp = pb.MemberRemoveResponse()
         resp.members.extend(self.members_pb())
-        return self.s.header(resp)
+        return self.s.header(resp, 0)
 
     async def member_update(self, r: pb.MemberUpdateRequest) -> pb.MemberUpdateResponse:
         urls = list(r.peerURLs)
@@ -134,7 +136,7 @@ class ClusterOps:
         await self._propose(ConfChangeType.ConfChangeUpdateNode, r.ID, urls, m.is_learner)
         resp = pb.MemberUpdateResponse()
         resp.members.extend(self.members_pb())
-        return self.s.header(resp)
+        return self.s.header(resp, 0)
 
     async def member_promote(self, r: pb.MemberPromoteRequest) -> pb.MemberPromoteResponse:
         ms = self.s.membership
@@ -143,18 +145,25 @@ class ClusterOps:
             raise errors.MEMBER_NOT_FOUND
         if not m.is_learner:
             raise errors.MEMBER_NOT_LEARNER
+        if not self.s.is_leader:
+            # Only the leader knows how far the learner has got: it decides (etcd forwards too).
+            channel = self.s.leader_channels.channel(self.s.leader_id)
+            stub = pb_grpc.ClusterStub(channel)  # type: ignore[no-untyped-call]
+            try:
+                resp: pb.MemberPromoteResponse = await stub.MemberPromote(
+                    r, timeout=self.s.request_timeout
+                )
+            except grpc.aio.AioRpcError as exc:
+                raise errors.EtcdError(exc.code(), exc.details() or "") from None
+            return resp
         self._check_learner_ready(r.ID)
         await self._propose(ConfChangeType.ConfChangeAddNode, r.ID, m.peer_urls, False)
         resp = pb.MemberPromoteResponse()
         resp.members.extend(self.members_pb())
-        return self.s.header(resp)
+        return self.s.header(resp, 0)
 
     def _check_learner_ready(self, member_id: int) -> None:
         st = self.s.rn.status()
-        if not st.progress:
-            # Not the leader: only the leader knows how far the learner is; let it through
-            # (etcd forwards promote to the leader, which makes this check).
-            return
         leader = st.progress.get(self.s.id)
         learner = st.progress.get(member_id)
         if leader is None or learner is None:

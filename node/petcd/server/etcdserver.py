@@ -39,6 +39,7 @@ from petcd.raft.types import (
 )
 from petcd.server.applier import KVApplier, do_range, do_read_only_txn, is_read_only_txn
 from petcd.server.cluster import ClusterOps, PeerSender
+from petcd.server.leader_client import LeaderChannels
 from petcd.server.membership import Membership
 from petcd.server.raft_driver import RaftDriver
 from petcd.server.wait import IndexWait, Wait
@@ -92,6 +93,7 @@ class EtcdServer:
         self.membership = Membership(backend)
         self.kv = KVApplier(self.store)
         self.cluster = ClusterOps(self, cluster_token)
+        self.leader_channels = LeaderChannels(self.membership)
         self.heartbeat_ms = heartbeat_ms
         self.election_ticks = max(1, election_ms // heartbeat_ms)
         self.snapshot_count = snapshot_count
@@ -193,6 +195,7 @@ class EtcdServer:
             await self.driver.stop()
         self.wait.fail_all(errors.STOPPED)
         self.applied_wait.fail_all(errors.STOPPED)
+        await self.leader_channels.close()
         self.stopped.set()
 
     def request_stop(self, reason: str) -> None:
@@ -362,18 +365,24 @@ class EtcdServer:
 
     # -- maintenance ------------------------------------------------------------------------
 
+    def is_learner_member(self) -> bool:
+        m = self.membership.members.get(self.id)
+        return m is not None and m.is_learner
+
     def status(self) -> pb.StatusResponse:
         st = self.rn.status()
-        learner = self.membership.members.get(self.id)
+        db_size = self.backend.size_bytes()
+        # LevelDB cannot estimate what still sits in its memtable; count that as in use.
+        in_use = min(self.backend.size_in_use_bytes() or db_size, db_size)
         resp = pb.StatusResponse(
             version=SERVER_VERSION,
-            dbSize=self.backend.size_bytes(),
-            dbSizeInUse=self.backend.size_in_use_bytes(),
+            dbSize=db_size,
+            dbSizeInUse=in_use,
             leader=self.leader_id,
             raftIndex=st.hard_state.commit,
             raftTerm=st.hard_state.term,
             raftAppliedIndex=self.applied_index,
-            isLearner=bool(learner and learner.is_learner),
+            isLearner=self.is_learner_member(),
         )
         return self.header(resp)
 
