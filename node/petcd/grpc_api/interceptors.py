@@ -1,0 +1,198 @@
+"""Server interceptors for the client gRPC server: backend quota and gRPC metrics.
+
+- `QuotaInterceptor`: before Put, Txn and LeaseGrant reach their servicer, runs the alarm
+  subsystem's `check_write` (etcd's quotaKVServer/quotaLeaseServer), turning its `EtcdError`
+  into the gRPC status etcd returns. Other methods pass through untouched.
+- `MetricsInterceptor`: go-grpc-prometheus's counters (started, handled by code, messages
+  received and sent) with its label names and values, for every method and stream type.
+
+Both wrap the method handler once per call; the wrappers cost a dict lookup and a few counter
+increments per RPC (label children are cached per method).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+
+from petcd import errors, metrics
+from petcd.server import alarms as alarms_mod
+from petcd.server.etcdserver import EtcdServer
+
+QUOTA_METHODS = frozenset(
+    {"/etcdserverpb.KV/Put", "/etcdserverpb.KV/Txn", "/etcdserverpb.Lease/LeaseGrant"}
+)
+
+_CODE_NAMES = {
+    grpc.StatusCode.OK: "OK",
+    grpc.StatusCode.CANCELLED: "Canceled",
+    grpc.StatusCode.UNKNOWN: "Unknown",
+    grpc.StatusCode.INVALID_ARGUMENT: "InvalidArgument",
+    grpc.StatusCode.DEADLINE_EXCEEDED: "DeadlineExceeded",
+    grpc.StatusCode.NOT_FOUND: "NotFound",
+    grpc.StatusCode.ALREADY_EXISTS: "AlreadyExists",
+    grpc.StatusCode.PERMISSION_DENIED: "PermissionDenied",
+    grpc.StatusCode.RESOURCE_EXHAUSTED: "ResourceExhausted",
+    grpc.StatusCode.FAILED_PRECONDITION: "FailedPrecondition",
+    grpc.StatusCode.ABORTED: "Aborted",
+    grpc.StatusCode.OUT_OF_RANGE: "OutOfRange",
+    grpc.StatusCode.UNIMPLEMENTED: "Unimplemented",
+    grpc.StatusCode.INTERNAL: "Internal",
+    grpc.StatusCode.UNAVAILABLE: "Unavailable",
+    grpc.StatusCode.DATA_LOSS: "DataLoss",
+    grpc.StatusCode.UNAUTHENTICATED: "Unauthenticated",
+}
+"""grpc-go's code names (codes.Code.String()), the label values etcd's metrics carry."""
+
+Handler = Any  # grpc.RpcMethodHandler (a namedtuple); its stubs do not fit aio behaviours
+Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[Handler]]
+
+
+class QuotaInterceptor(grpc.aio.ServerInterceptor):
+    def __init__(self, server: EtcdServer) -> None:
+        self.server = server
+
+    async def intercept_service(
+        self, continuation: Continuation, details: grpc.HandlerCallDetails
+    ) -> Handler:
+        handler = await continuation(details)
+        if handler is None or details.method not in QUOTA_METHODS or handler.unary_unary is None:
+            return handler
+        inner = handler.unary_unary
+        server = self.server
+
+        async def checked(request: Any, context: Any) -> Any:
+            a = alarms_mod.get(server)
+            if a is not None:
+                try:
+                    await a.check_write(request)
+                except errors.EtcdError as err:
+                    await context.abort(err.code, err.message)
+            return await inner(request, context)
+
+        return handler._replace(unary_unary=checked)
+
+
+def _code(context: Any, exc: BaseException | None) -> str:
+    code = None
+    try:
+        code = context.code()
+    except Exception:  # noqa: BLE001 - older grpc: no code() on aio contexts
+        code = None
+    if code is None:
+        if exc is None:
+            return "OK"
+        if isinstance(exc, errors.EtcdError):
+            return _CODE_NAMES.get(exc.code, "Unknown")
+        return "Unknown"
+    if isinstance(code, int):
+        for sc in grpc.StatusCode:
+            if sc.value[0] == code:
+                return _CODE_NAMES.get(sc, "Unknown")
+    return _CODE_NAMES.get(code, "Unknown")
+
+
+class _Labels:
+    __slots__ = ("labels", "received", "sent", "started")
+
+    def __init__(self, kind: str, service: str, method: str) -> None:
+        self.labels = (kind, service, method)
+        self.started = metrics.GRPC_STARTED.labels(*self.labels)
+        self.received = metrics.GRPC_MSG_RECEIVED.labels(*self.labels)
+        self.sent = metrics.GRPC_MSG_SENT.labels(*self.labels)
+
+    def handled(self, code: str) -> None:
+        metrics.GRPC_HANDLED.labels(*self.labels, code).inc()
+
+
+class MetricsInterceptor(grpc.aio.ServerInterceptor):
+    def __init__(self) -> None:
+        self._cache: dict[str, _Labels] = {}
+
+    def _labels(self, method: str, kind: str) -> _Labels:
+        lab = self._cache.get(method)
+        if lab is None:
+            _, service, name = method.split("/", 2) if method.count("/") >= 2 else ("", "", method)
+            lab = self._cache[method] = _Labels(kind, service, name)
+        return lab
+
+    async def intercept_service(
+        self, continuation: Continuation, details: grpc.HandlerCallDetails
+    ) -> Handler:
+        handler = await continuation(details)
+        if handler is None:
+            return handler
+        if handler.unary_unary is not None:
+            lab = self._labels(details.method, "unary")
+            return handler._replace(unary_unary=_wrap_unary(handler.unary_unary, lab))
+        if handler.unary_stream is not None:
+            lab = self._labels(details.method, "server_stream")
+            return handler._replace(unary_stream=_wrap_stream(handler.unary_stream, lab, False))
+        if handler.stream_unary is not None:
+            lab = self._labels(details.method, "client_stream")
+            return handler._replace(stream_unary=_wrap_stream(handler.stream_unary, lab, True))
+        if handler.stream_stream is not None:
+            lab = self._labels(details.method, "bidi_stream")
+            return handler._replace(stream_stream=_wrap_stream(handler.stream_stream, lab, True))
+        return handler
+
+
+def _wrap_unary(inner: Any, lab: _Labels) -> Any:
+    async def run(request: Any, context: Any) -> Any:
+        lab.started.inc()
+        lab.received.inc()
+        try:
+            resp = await inner(request, context)
+        except BaseException as exc:
+            lab.handled(_code(context, exc))
+            raise
+        lab.sent.inc()
+        lab.handled(_code(context, None))
+        return resp
+
+    return run
+
+
+def _wrap_stream(inner: Any, lab: _Labels, client_streams: bool) -> Any:
+    """Wrap a streaming behaviour, which grpc.aio allows to be an async generator function or
+    a coroutine function writing with `context.write`; the wrapper keeps the same kind."""
+
+    async def count_in(it: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        async for m in it:
+            lab.received.inc()
+            yield m
+
+    async def gen(agen: AsyncIterator[Any], context: Any) -> AsyncIterator[Any]:
+        try:
+            async for m in agen:
+                lab.sent.inc()
+                yield m
+        except BaseException as exc:
+            lab.handled(_code(context, exc))
+            raise
+        lab.handled(_code(context, None))
+
+    async def coro(aw: Awaitable[Any], context: Any) -> Any:
+        try:
+            out = await aw
+        except BaseException as exc:
+            lab.handled(_code(context, exc))
+            raise
+        lab.handled(_code(context, None))
+        return out
+
+    def run(request: Any, context: Any) -> Any:
+        lab.started.inc()
+        if client_streams and hasattr(request, "__aiter__"):
+            request = count_in(request)
+        elif not client_streams:
+            lab.received.inc()
+        res = inner(request, context)
+        if inspect.isasyncgen(res):
+            return gen(res, context)
+        return coro(res, context)
+
+    return run

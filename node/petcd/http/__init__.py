@@ -1,0 +1,25 @@
+"""HTTP on the client port: the gRPC/HTTP front multiplexer, /health, /version, /metrics and
+the gRPC-gateway JSON API. `client_router` and `metrics_router` build the routers."""
+
+from __future__ import annotations
+
+from petcd.http import endpoints, gateway
+from petcd.http.http1 import Router
+from petcd.server.etcdserver import EtcdServer
+
+GATEWAY_OVERHEAD_BYTES = 512 * 1024
+
+
+def client_router(server: EtcdServer) -> Router:
+    """Everything etcd serves over HTTP/1.1 on --listen-client-urls."""
+    r = Router(server.max_request_bytes + GATEWAY_OVERHEAD_BYTES)
+    endpoints.add_routes(r, server)
+    gateway.add_routes(r, server)
+    return r
+
+
+def metrics_router(server: EtcdServer) -> Router:
+    """What etcd serves on --listen-metrics-urls: /metrics and /health."""
+    r = Router(GATEWAY_OVERHEAD_BYTES)
+    endpoints.add_metrics_routes(r, server)
+    return r

@@ -1,0 +1,215 @@
+"""A small HTTP/1.1 server for the client port: request parsing, keep-alive, routing.
+
+Contract: `serve_connection(router)(reader, writer)` reads requests one after another on a
+connection (keep-alive unless the client asks to close or speaks HTTP/1.0 without keep-alive),
+dispatches each to the router's handler for its exact path, and writes the `Response`. A body
+given as an async iterator is sent with chunked transfer encoding (streams: snapshot, watch).
+Malformed requests get 400 and the connection is closed; nothing a client sends can raise out
+of here. Every response carries etcd's CORS headers, as etcd's client handler adds them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs, urlsplit
+
+MAX_HEADER_BYTES = 64 * 1024
+CORS_HEADERS = (
+    ("Access-Control-Allow-Headers", "accept, content-type, authorization"),
+    ("Access-Control-Allow-Methods", "POST, GET, OPTIONS, PUT, DELETE"),
+    ("Access-Control-Allow-Origin", "*"),
+)
+TEXT = "text/plain; charset=utf-8"
+JSON = "application/json"
+
+_REASONS = {
+    200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+    405: "Method Not Allowed", 408: "Request Timeout", 409: "Conflict", 411: "Length Required",
+    413: "Request Entity Too Large", 429: "Too Many Requests", 500: "Internal Server Error",
+    501: "Not Implemented", 503: "Service Unavailable", 504: "Gateway Timeout",
+}
+
+
+class BadRequest(Exception):
+    """The bytes on the connection are not an HTTP/1.x request we can serve."""
+
+
+@dataclass(slots=True)
+class Request:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    version: str
+    headers: dict[str, str]
+    body: bytes = b""
+
+
+@dataclass(slots=True)
+class Response:
+    status: int
+    body: bytes | AsyncIterator[bytes] = b""
+    content_type: str | None = TEXT
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def text_error(status: int, text: str, extra: list[tuple[str, str]] | None = None) -> Response:
+    """Go's http.Error: the text plus a newline, nosniff, text/plain."""
+    return Response(
+        status, (text + "\n").encode(), TEXT,
+        [("X-Content-Type-Options", "nosniff"), *(extra or [])],
+    )
+
+
+class Router:
+    """Exact-path routes; unknown paths get a 404 like Go's ServeMux."""
+
+    def __init__(self, max_body_bytes: int) -> None:
+        self.routes: dict[str, Handler] = {}
+        self.prefix_routes: list[tuple[str, Handler]] = []
+        self.max_body_bytes = max_body_bytes
+
+    def add(self, path: str, handler: Handler) -> None:
+        self.routes[path] = handler
+
+    def add_prefix(self, prefix: str, handler: Handler) -> None:
+        """Serve every path under `prefix` not matched exactly (e.g. the gateway's 404s)."""
+        self.prefix_routes.append((prefix, handler))
+
+    async def dispatch(self, req: Request) -> Response:
+        h = self.routes.get(req.path)
+        if h is None:
+            for prefix, ph in self.prefix_routes:
+                if req.path.startswith(prefix):
+                    h = ph
+                    break
+        if h is None:
+            return text_error(404, "404 page not found")
+        return await h(req)
+
+
+async def _read_request(reader: asyncio.StreamReader, max_body: int) -> Request | None:
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+    except asyncio.IncompleteReadError as exc:
+        if not exc.partial.strip():
+            return None
+        raise BadRequest("incomplete request") from None
+    except asyncio.LimitOverrunError:
+        raise BadRequest("request header too large") from None
+    lines = head.decode("latin-1").split("\r\n")
+    try:
+        method, target, version = lines[0].split(" ")
+    except ValueError:
+        raise BadRequest("malformed request line") from None
+    if not version.startswith("HTTP/1."):
+        raise BadRequest("unsupported HTTP version")
+    headers: dict[str, str] = {}
+    for ln in lines[1:]:
+        if not ln:
+            continue
+        name, sep, value = ln.partition(":")
+        if not sep:
+            raise BadRequest("malformed header line")
+        headers[name.strip().lower()] = value.strip()
+    parts = urlsplit(target)
+    req = Request(method, parts.path or "/", parse_qs(parts.query), version, headers)
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        req.body = await _read_chunked(reader, max_body)
+    elif "content-length" in headers:
+        try:
+            n = int(headers["content-length"])
+        except ValueError:
+            raise BadRequest("bad content-length") from None
+        if n < 0 or n > max_body:
+            raise BadRequest("request body too large")
+        try:
+            req.body = await reader.readexactly(n)
+        except asyncio.IncompleteReadError:
+            raise BadRequest("truncated body") from None
+    return req
+
+
+async def _read_chunked(reader: asyncio.StreamReader, max_body: int) -> bytes:
+    out = bytearray()
+    try:
+        while True:
+            size_line = await reader.readuntil(b"\r\n")
+            size = int(size_line.split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while (await reader.readuntil(b"\r\n")) != b"\r\n":
+                    pass
+                return bytes(out)
+            if len(out) + size > max_body:
+                raise BadRequest("request body too large")
+            out += await reader.readexactly(size)
+            await reader.readexactly(2)
+    except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
+        raise BadRequest("malformed chunked body") from None
+
+
+def _head(status: int, headers: list[tuple[str, str]]) -> bytes:
+    lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}"]
+    lines += [f"{k}: {v}" for k, v in headers]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+async def _write(writer: asyncio.StreamWriter, resp: Response, keep_alive: bool, head_only: bool
+                 ) -> None:
+    headers = list(CORS_HEADERS)
+    if resp.content_type:
+        headers.append(("Content-Type", resp.content_type))
+    headers += resp.headers
+    headers.append(("Date", email.utils.formatdate(usegmt=True)))
+    if not keep_alive:
+        headers.append(("Connection", "close"))
+    if isinstance(resp.body, bytes):
+        headers.append(("Content-Length", str(len(resp.body))))
+        writer.write(_head(resp.status, headers) + (b"" if head_only else resp.body))
+        await writer.drain()
+        return
+    headers.append(("Transfer-Encoding", "chunked"))
+    writer.write(_head(resp.status, headers))
+    async for chunk in resp.body:
+        if chunk:
+            writer.write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
+            await writer.drain()
+    writer.write(b"0\r\n\r\n")
+    await writer.drain()
+
+
+def serve_connection(
+    router: Router,
+) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
+    """The per-connection coroutine for `ClientMux` (or asyncio.start_server)."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                try:
+                    req = await _read_request(reader, router.max_body_bytes)
+                except BadRequest:
+                    await _write(writer, text_error(400, "400 Bad Request"), False, False)
+                    return
+                if req is None:
+                    return
+                conn = req.headers.get("connection", "").lower()
+                keep = conn != "close" and (req.version == "HTTP/1.1" or conn == "keep-alive")
+                try:
+                    resp = await router.dispatch(req)
+                except Exception as exc:  # noqa: BLE001 - a handler bug must not kill the port
+                    resp = text_error(500, f"internal error: {exc!r}")
+                await _write(writer, resp, keep, req.method == "HEAD")
+                if not keep:
+                    return
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+    return serve

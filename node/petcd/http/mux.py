@@ -1,0 +1,225 @@
+"""The client-port front: one listener serving gRPC (HTTP/2) and HTTP/1.1 on the same port.
+
+etcd serves both on --listen-client-urls (cmux). grpc-python cannot share its socket, so the
+gRPC server listens on a private address (an abstract unix socket) and this front owns the
+public port. Per accepted connection it looks at the first bytes:
+
+- the HTTP/2 client preface ("PRI * HTTP/2.0...", which every gRPC client sends first): the
+  connection is spliced to the gRPC server byte for byte;
+- anything else: the connection is handed to the HTTP/1.1 server (`http1.serve_connection`).
+
+The splice is two asyncio Protocols writing each other's transports: no per-byte Python work,
+no copies beyond the kernel's, and back-pressure by pausing the reading side when the other
+side's write buffer passes its high-water mark.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+PREFACE_PREFIX = b"PRI * HTTP/2.0"
+WRITE_HIGH_WATER = 4 * 1024 * 1024
+WRITE_LOW_WATER = 1024 * 1024
+
+HttpHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+"""Serves one HTTP/1.x connection until it is closed."""
+
+
+class _Backend(asyncio.Protocol):
+    """The gRPC server side of one spliced connection."""
+
+    def __init__(self, front: _Front) -> None:
+        self.front = front
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.set_write_buffer_limits(WRITE_HIGH_WATER, WRITE_LOW_WATER)
+
+    def data_received(self, data: bytes) -> None:
+        ft = self.front.transport
+        if ft is not None and not ft.is_closing():
+            ft.write(data)
+
+    def eof_received(self) -> bool:
+        ft = self.front.transport
+        if ft is not None and ft.can_write_eof() and not ft.is_closing():
+            ft.write_eof()
+            return True
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        ft = self.front.transport
+        if ft is not None:
+            ft.close()
+
+    def pause_writing(self) -> None:
+        if self.front.transport is not None:
+            self.front.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.front.transport is not None:
+            self.front.transport.resume_reading()
+
+
+class _Front(asyncio.Protocol):
+    """One accepted client connection, until its kind is known and then while spliced."""
+
+    def __init__(self, mux: ClientMux) -> None:
+        self.mux = mux
+        self.transport: asyncio.Transport | None = None
+        self.backend: _Backend | None = None
+        self._pending = bytearray()
+        self._mode = ""  # "", "grpc"
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.set_write_buffer_limits(WRITE_HIGH_WATER, WRITE_LOW_WATER)
+
+    def data_received(self, data: bytes) -> None:
+        if self._mode == "grpc":
+            b = self.backend
+            if b is not None and b.transport is not None:
+                b.transport.write(data)
+            else:
+                self._pending += data
+            return
+        self._pending += data
+        if self._mode == "http-only":
+            self._to_http()
+            return
+        head = bytes(self._pending[: len(PREFACE_PREFIX)])
+        if PREFACE_PREFIX.startswith(head) and len(head) < len(PREFACE_PREFIX):
+            return  # could still be the HTTP/2 preface: wait for more bytes
+        if head == PREFACE_PREFIX:
+            self._mode = "grpc"
+            assert self.transport is not None
+            self.transport.pause_reading()
+            self.mux.spawn(self._connect_backend())
+        else:
+            self._to_http()
+
+    async def _connect_backend(self) -> None:
+        try:
+            _, backend = await self.mux.connect_grpc(lambda: _Backend(self))
+        except OSError:
+            if self.transport is not None:
+                self.transport.close()
+            return
+        self.backend = backend
+        if self.transport is None or self.transport.is_closing():
+            if backend.transport is not None:
+                backend.transport.close()
+            return
+        if self._pending and backend.transport is not None:
+            backend.transport.write(bytes(self._pending))
+        self._pending.clear()
+        self.transport.resume_reading()
+
+    def _to_http(self) -> None:
+        """Hand the connection to a StreamReader/StreamWriter pair and the HTTP/1.1 server."""
+        assert self.transport is not None
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=self.mux.line_limit, loop=loop)
+        proto = asyncio.StreamReaderProtocol(reader, loop=loop)
+        self.transport.set_protocol(proto)
+        proto.connection_made(self.transport)
+        writer = asyncio.StreamWriter(self.transport, proto, reader, loop)
+        data = bytes(self._pending)
+        self._pending.clear()
+        self._mode = "http"
+        proto.data_received(data)
+        self.mux.spawn(self.mux.serve_http(reader, writer))
+
+    def eof_received(self) -> bool:
+        b = self.backend
+        if b is not None and b.transport is not None and b.transport.can_write_eof():
+            b.transport.write_eof()
+            return True
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        b = self.backend
+        if b is not None and b.transport is not None:
+            b.transport.close()
+        self.transport = None
+
+    def pause_writing(self) -> None:
+        b = self.backend
+        if b is not None and b.transport is not None:
+            b.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        b = self.backend
+        if b is not None and b.transport is not None:
+            b.transport.resume_reading()
+
+
+class ClientMux:
+    """Listens on the client URLs; splices gRPC to `grpc_target`, serves HTTP/1.1 itself.
+
+    `grpc_target` is "unix-abstract:NAME", "unix:PATH" or "HOST:PORT" (grpc's address syntax).
+    """
+
+    def __init__(self, grpc_target: str, serve_http: HttpHandler, line_limit: int = 65536) -> None:
+        self.grpc_target = grpc_target
+        self.serve_http = serve_http
+        self.line_limit = line_limit
+        self._servers: list[asyncio.base_events.Server] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def spawn(self, coro: Awaitable[Any]) -> None:
+        t = asyncio.ensure_future(coro)
+        self._tasks.add(t)
+        t.add_done_callback(self._tasks.discard)
+
+    async def connect_grpc(
+        self, factory: Callable[[], _Backend]
+    ) -> tuple[asyncio.BaseTransport, _Backend]:
+        loop = asyncio.get_running_loop()
+        t = self.grpc_target
+        if t.startswith("unix-abstract:"):
+            return await loop.create_unix_connection(factory, "\0" + t[len("unix-abstract:"):])
+        if t.startswith("unix:"):
+            return await loop.create_unix_connection(factory, t[len("unix:"):])
+        host, _, port = t.rpartition(":")
+        return await loop.create_connection(factory, host.strip("[]"), int(port))
+
+    async def listen(self, host: str, port: int, grpc_enabled: bool = True) -> None:
+        """Accept on host:port ('' or 0.0.0.0: all interfaces). Without gRPC: HTTP only."""
+        loop = asyncio.get_running_loop()
+
+        def factory() -> asyncio.Protocol:
+            f = _Front(self)
+            if not grpc_enabled:
+                f._mode = "http-only"
+            return f
+
+        srv = await loop.create_server(
+            factory, host or None, port, reuse_address=True, backlog=1024,
+            family=socket.AF_INET6 if ":" in host else socket.AF_UNSPEC,
+        )
+        self._servers.append(srv)
+
+    async def close(self) -> None:
+        for s in self._servers:
+            s.close()
+        for t in list(self._tasks):
+            t.cancel()
+        for s in self._servers:
+            try:
+                await asyncio.wait_for(s.wait_closed(), 1.0)
+            except TimeoutError:
+                pass
+        self._servers.clear()
+
+
+def private_grpc_address(tag: str) -> str:
+    """A per-process abstract unix socket name for the internal gRPC server."""
+    return f"unix-abstract:petcd-grpc-{os.getpid()}-{tag}"

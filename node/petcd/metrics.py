@@ -1,0 +1,195 @@
+"""Every Prometheus metric petcd exports, with etcd 3.5's names, types and help texts.
+
+Metrics live in prometheus_client's default registry (which also carries the `process_*` and
+`python_*` collectors), rendered by `exposition()` for `/metrics`. Two kinds:
+
+- event metrics (counters, histograms) defined here and updated where the event happens;
+- state metrics (leader, indexes, sizes, ...) read from the installed server at scrape time by
+  `ServerCollector`, so they can never drift from the server's own state.
+
+Only one server per process is exported (the last one `install`ed); that is the petcd process
+model, and tests that run several servers in one process do not scrape.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from petcd.server.etcdserver import EtcdServer
+
+T = TypeVar("T")
+
+CLUSTER_VERSION = "3.5"
+
+# etcd's disk histograms: 1ms .. ~8s, doubling.
+_DISK_BUCKETS = tuple(0.001 * 2**i for i in range(14))
+# etcd's peer RTT histogram: 0.1ms .. ~1.6s, doubling.
+_RTT_BUCKETS = tuple(0.0001 * 2**i for i in range(15))
+
+WAL_FSYNC_SECONDS = Histogram(
+    "etcd_disk_wal_fsync_duration_seconds",
+    "The latency distributions of fsync called by WAL.",
+    buckets=_DISK_BUCKETS,
+)
+BACKEND_COMMIT_SECONDS = Histogram(
+    "etcd_disk_backend_commit_duration_seconds",
+    "The latency distributions of commit called by backend.",
+    buckets=_DISK_BUCKETS,
+)
+DEFRAG_SECONDS = Histogram(
+    "etcd_disk_backend_defrag_duration_seconds",
+    "The latency distribution of backend defragmentation.",
+    buckets=tuple(0.1 * 2**i for i in range(13)),
+)
+BACKEND_SNAPSHOT_SECONDS = Histogram(
+    "etcd_disk_backend_snapshot_duration_seconds",
+    "The latency distribution of backend snapshots.",
+    buckets=tuple(0.01 * 2**i for i in range(17)),
+)
+HASH_SECONDS = Histogram(
+    "etcd_mvcc_hash_duration_seconds",
+    "The latency distribution of storage hash operation.",
+    buckets=tuple(0.01 * 2**i for i in range(15)),
+)
+PEER_RTT_SECONDS = Histogram(
+    "etcd_network_peer_round_trip_time_seconds",
+    "Round-Trip-Time histogram between peers",
+    ["To"],
+    buckets=_RTT_BUCKETS,
+)
+PEER_SENT_BYTES = Counter(
+    "etcd_network_peer_sent_bytes", "The total number of bytes sent to peers.", ["To"]
+)
+PEER_RECEIVED_BYTES = Counter(
+    "etcd_network_peer_received_bytes", "The total number of bytes received from peers.", ["From"]
+)
+PROPOSALS_FAILED = Counter(
+    "etcd_server_proposals_failed", "The total number of failed proposals seen."
+)
+HEALTH_SUCCESS = Counter(
+    "etcd_server_health_success", "The total number of successful health checks"
+)
+HEALTH_FAILURES = Counter("etcd_server_health_failures", "The total number of failed health checks")
+
+GRPC_STARTED = Counter(
+    "grpc_server_started",
+    "Total number of RPCs started on the server.",
+    ["grpc_type", "grpc_service", "grpc_method"],
+)
+GRPC_HANDLED = Counter(
+    "grpc_server_handled",
+    "Total number of RPCs completed on the server, regardless of success or failure.",
+    ["grpc_type", "grpc_service", "grpc_method", "grpc_code"],
+)
+GRPC_MSG_RECEIVED = Counter(
+    "grpc_server_msg_received",
+    "Total number of RPC stream messages received on the server.",
+    ["grpc_type", "grpc_service", "grpc_method"],
+)
+GRPC_MSG_SENT = Counter(
+    "grpc_server_msg_sent",
+    "Total number of gRPC stream messages sent by the server.",
+    ["grpc_type", "grpc_service", "grpc_method"],
+)
+
+
+def timed(hist: Histogram, fn: Callable[..., T]) -> Callable[..., T]:
+    """`fn` wrapped to observe its wall time into `hist` (usable from worker threads)."""
+
+    def run(*args: Any, **kwargs: Any) -> T:
+        t0 = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            hist.observe(time.perf_counter() - t0)
+
+    return run
+
+
+def _gauge(name: str, doc: str, value: float, labels: dict[str, str] | None = None) -> Any:
+    g = GaugeMetricFamily(name, doc, labels=list(labels or {}))
+    g.add_metric(list((labels or {}).values()), value)
+    return g
+
+
+class ServerCollector(Collector):
+    """Reads the installed server's state at scrape time (etcd's gauges and a few counters)."""
+
+    def __init__(self) -> None:
+        self.server: EtcdServer | None = None
+
+    def collect(self) -> Iterator[Any]:
+        s = self.server
+        if s is None:
+            return
+        from petcd.server import alarms as alarms_mod  # lazy: metrics is imported everywhere
+
+        st = s.rn.status()
+        me = s.membership.members.get(s.id)
+        a = alarms_mod.get(s)
+        yield _gauge("etcd_server_has_leader", "Whether or not a leader exists. 1 is existence, "
+                     "0 is not.", 1 if s.leader_id else 0)
+        yield _gauge("etcd_server_is_leader", "Whether or not this member is a leader. 1 if is, "
+                     "0 otherwise.", 1 if s.leader_id == s.id else 0)
+        yield _gauge("etcd_server_is_learner", "Whether or not this member is a learner. 1 if "
+                     "is, 0 otherwise.", 1 if me is not None and me.is_learner else 0)
+        changes = CounterMetricFamily(
+            "etcd_server_leader_changes_seen", "The number of leader changes seen."
+        )
+        changes.add_metric([], float(getattr(s, "_leader_changes", 0)))
+        yield changes
+        yield _gauge("etcd_server_proposals_committed_total",
+                     "The total number of consensus proposals committed.", st.hard_state.commit)
+        yield _gauge("etcd_server_proposals_applied_total",
+                     "The total number of consensus proposals applied.", s.applied_index)
+        pending = len(getattr(s.wait, "_futures", ()))
+        yield _gauge("etcd_server_proposals_pending",
+                     "The current number of pending proposals to commit.", pending)
+        yield _gauge("etcd_server_id", "Server or member ID in hexadecimal format. 1 for "
+                     "'server_id' label with current ID.", 1, {"server_id": f"{s.id:x}"})
+        from petcd.server.etcdserver import SERVER_VERSION
+
+        yield _gauge("etcd_server_version", "Which version is running. 1 for 'server_version' "
+                     "label with current version.", 1, {"server_version": SERVER_VERSION})
+        yield _gauge("etcd_cluster_version", "Which version is running. 1 for 'cluster_version' "
+                     "label with current cluster version", 1, {"cluster_version": CLUSTER_VERSION})
+        quota = a.quota_bytes if a is not None else 0
+        yield _gauge("etcd_server_quota_backend_bytes",
+                     "Current backend storage quota size in bytes.", quota)
+        yield _gauge("etcd_mvcc_db_total_size_in_bytes",
+                     "Total size of the underlying database physically allocated in bytes.",
+                     s.backend.size_bytes())
+        yield _gauge("etcd_mvcc_db_total_size_in_use_in_bytes",
+                     "Total size of the underlying database logically in use in bytes.",
+                     s.backend.size_in_use_bytes())
+        yield _gauge("etcd_debugging_mvcc_current_revision",
+                     "The current revision of store.", s.store.rev)
+        yield _gauge("etcd_debugging_mvcc_compact_revision",
+                     "The revision of the last compaction in store.", s.store.compact_rev)
+
+
+_COLLECTOR = ServerCollector()
+REGISTRY.register(_COLLECTOR)
+
+
+def install(server: EtcdServer) -> None:
+    """Export `server`'s state metrics from now on."""
+    _COLLECTOR.server = server
+
+
+def exposition() -> tuple[bytes, str]:
+    """The Prometheus text exposition of every metric, and its content type."""
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
