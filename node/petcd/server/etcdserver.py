@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 import random
 import time
 from collections.abc import Callable, Coroutine
@@ -55,8 +56,9 @@ READ_INDEX_RETRY_SECONDS = 0.5
 SERVER_VERSION = "3.5.1"
 """The etcd server version petcd reports: the API it is wire-compatible with."""
 
-CATCHUP_ENTRIES = 5000
-"""Entries kept behind a snapshot so slow followers catch up without one (etcd's default)."""
+CATCHUP_ENTRIES = int(os.environ.get("PETCD_SNAPSHOT_CATCHUP_ENTRIES", "5000"))
+"""Entries kept behind a snapshot so slow followers catch up without one (etcd's default;
+the environment override lets tests force snapshot transfers without writing 5000 entries)."""
 
 
 def _expire(fut: asyncio.Future[Any]) -> None:
