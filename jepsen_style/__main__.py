@@ -163,6 +163,84 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 2 if counts["null"] else 0
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    """The ``run`` subcommand: one run (see :mod:`jepsen_style.runner`); prints the summary
+    line on stdout. Exit 0 valid, 1 violation, 2 unknown or the run broke."""
+    # Imported here: the runner loads petcd's generated etcdserverpb stubs (grpc), which the
+    # checker-only subcommand must not need.
+    from jepsen_style.runner import RunOptions, run
+
+    nemeses = tuple(n for n in args.nemesis.split(",") if n) if args.nemesis else ()
+    opts = RunOptions(
+        target=args.target, backend=args.backend, workload=args.workload, nemeses=nemeses,
+        time_limit=args.time_limit, seed=args.seed, concurrency=args.concurrency,
+        rate=args.rate, keys_active=args.keys, ops_per_key=args.ops_per_key,
+        request_timeout=args.request_timeout, serializable_reads=args.serializable_reads,
+        isolated_reads=args.isolated_reads, quiet_start=args.quiet_start,
+        fault_seconds=args.fault_seconds, quiet_seconds=args.quiet_seconds,
+        final_quiet=args.final_quiet, check_timeout=args.check_timeout,
+        results_dir=Path(args.results_dir), run_id=args.run_id or "",
+        progress=not args.quiet,
+    )
+    result = run(opts)
+    print(result.summary, flush=True)
+    if result.valid is False and result.verdict.get("report"):
+        print(f"report: {result.verdict['report']}", file=sys.stderr)
+    print(f"results: {result.run_dir}", file=sys.stderr)
+    if result.valid is True:
+        ok_rate = float(result.verdict["stats"]["ok_per_s_before_faults"])
+        if ok_rate < args.min_ok_rate:
+            print(f"ok/s before faults {ok_rate:.0f} < --min-ok-rate {args.min_ok_rate:g}",
+                  file=sys.stderr)
+            return 2
+        return 0
+    return 1 if result.valid is False else 2
+
+
+def add_run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The ``run`` subcommand's arguments."""
+    from harness.impls import IMPL_NAMES
+
+    from jepsen_style.nemesis import NEMESES
+    from jepsen_style.workloads import WORKLOADS
+
+    run = sub.add_parser("run", help="run a workload against a cluster under faults, then check")
+    run.add_argument("--target", choices=IMPL_NAMES, default="petcd")
+    run.add_argument("--backend", choices=("local", "docker"), default="local")
+    run.add_argument("--workload", choices=WORKLOADS, default="register")
+    run.add_argument("--nemesis", default="",
+                     help=f"comma-separated, taking turns: {', '.join(NEMESES)} (default none)")
+    run.add_argument("--time-limit", type=float, default=60.0, help="seconds of load")
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--concurrency", type=int, default=30, help="client slots (processes)")
+    run.add_argument("--rate", type=float, default=0.0,
+                     help="target operations per second over all slots (0 = unthrottled)")
+    run.add_argument("--keys", type=int, default=3, help="keys live at a time")
+    run.add_argument("--ops-per-key", type=int, default=200,
+                     help="operations per key before rotating to new keys")
+    run.add_argument("--request-timeout", type=float, default=2.0,
+                     help="per-request deadline, seconds")
+    run.add_argument("--serializable-reads", action="store_true",
+                     help="register reads are serializable (local to the member)")
+    run.add_argument("--isolated-reads", action="store_true",
+                     help="while a partition isolates members, slots on isolated members "
+                          "only read and the rest only write (the stale-read control)")
+    run.add_argument("--quiet-start", type=float, default=10.0,
+                     help="seconds before the first fault")
+    run.add_argument("--fault-seconds", type=float, default=6.0)
+    run.add_argument("--quiet-seconds", type=float, default=6.0)
+    run.add_argument("--final-quiet", type=float, default=8.0,
+                     help="no fault starts this close to the end")
+    run.add_argument("--check-timeout", type=float, default=120.0)
+    run.add_argument("--min-ok-rate", type=float, default=0.0,
+                     help="exit 2 if a valid run had fewer ok ops/s before the first fault")
+    run.add_argument("--results-dir", default=str(Path(__file__).resolve().parent.parent
+                                                   / "results"))
+    run.add_argument("--run-id", default=None)
+    run.add_argument("--quiet", action="store_true", help="no progress lines")
+    run.set_defaults(func=cmd_run)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser; each subcommand sets ``func`` (Namespace -> exit status)."""
     parser = argparse.ArgumentParser(
@@ -189,11 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="write an HTML timeline of each violation into this directory")
     chk.set_defaults(func=cmd_check)
 
-    # ---- `run` subcommand goes here (not implemented here; owned by the workload author) ----
-    # Add `run = sub.add_parser("run", help=...)`, its arguments, and
-    # `run.set_defaults(func=cmd_run)` where cmd_run(args) -> int records a history with
-    # jepsen_style.history.write_jsonl and may then call cmd_check-style checking.
-    # -----------------------------------------------------------------------------------------
+    add_run_parser(sub)
     return parser
 
 

@@ -1,0 +1,304 @@
+"""Nemeses: faults injected into a running cluster, each with a heal, composed on a schedule.
+
+Contract:
+
+* a :class:`Nemesis` has ``inject(cluster, rng) -> Fault`` (start one fault, return at once
+  with what was done) and ``heal(cluster)`` (undo every fault it started; idempotent, safe when
+  nothing is injected). Both are blocking and run in a worker thread, never on the event loop;
+* :class:`Schedule` alternates quiet and fault windows: the first fault starts after
+  ``quiet_start`` seconds (the baseline throughput is measured before it), each fault lasts
+  ``fault_seconds``, then ``quiet_seconds`` of calm; no fault starts within ``final_quiet``
+  seconds of the end. The listed nemeses take turns (seeded order per round). At the end (and
+  on any error or cancellation) every nemesis is healed: the *final heal*;
+* the schedule publishes the members a current partition isolates (``isolated``), which
+  workloads may use to route operations (the stale-read control does);
+* every window is recorded as a :class:`Fault` (name, detail, members, start and end times in
+  ``time.monotonic()`` seconds) for the report and the plots; fault loops are bounded by the
+  run's time limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.cluster import Cluster, ClusterError, Member
+
+NEMESES = ("kill", "pause", "partition", "partition-leader", "latency", "admin")
+
+
+@dataclass(slots=True)
+class Fault:
+    """One fault window (``end`` None while it lasts)."""
+
+    nemesis: str
+    detail: str
+    members: tuple[str, ...]
+    start: float
+    end: float | None = None
+    isolated: tuple[str, ...] = ()
+    error: str = ""
+
+    def to_json(self, t0: float) -> dict[str, Any]:
+        return {
+            "nemesis": self.nemesis, "detail": self.detail, "members": list(self.members),
+            "isolated": list(self.isolated),
+            "start": round(self.start - t0, 3),
+            "end": None if self.end is None else round(self.end - t0, 3),
+            **({"error": self.error} if self.error else {}),
+        }
+
+
+def current_leader(cluster: Cluster, among: Sequence[Member] | None = None) -> Member | None:
+    """The member most responding members name as leader, or None (no waiting)."""
+    ms = list(cluster.members if among is None else among)
+    votes: dict[int, int] = {}
+    ids: dict[int, Member] = {}
+    for m in ms:
+        if not cluster.is_running(m):
+            continue
+        st = cluster.status(m)
+        if not st:
+            continue
+        ids[int(st["header"]["member_id"])] = m
+        lead = int(st.get("leader", 0) or 0)
+        if lead:
+            votes[lead] = votes.get(lead, 0) + 1
+    for lead, _ in sorted(votes.items(), key=lambda kv: -kv[1]):
+        if lead in ids:
+            return ids[lead]
+    return None
+
+
+class Nemesis(ABC):
+    name: str
+
+    @abstractmethod
+    def inject(self, cluster: Cluster, rng: random.Random) -> Fault: ...
+
+    @abstractmethod
+    def heal(self, cluster: Cluster) -> None: ...
+
+    def _fault(self, detail: str, members: Sequence[Member], isolated: Sequence[Member] = ()) -> Fault:
+        return Fault(self.name, detail, tuple(m.name for m in members), time.monotonic(),
+                     isolated=tuple(m.name for m in isolated))
+
+
+def _pick(cluster: Cluster, rng: random.Random, leader_bias: float) -> tuple[Member, str]:
+    running = [m for m in cluster.members if cluster.is_running(m)]
+    if not running:
+        raise ClusterError("no running member to target")
+    if rng.random() < leader_bias:
+        lead = current_leader(cluster)
+        if lead is not None:
+            return lead, "leader"
+    return rng.choice(running), "random"
+
+
+class KillNemesis(Nemesis):
+    """SIGKILL one member (the leader half the time); heal restarts it on its data."""
+
+    name = "kill"
+
+    def __init__(self) -> None:
+        self.killed: list[Member] = []
+
+    def inject(self, cluster: Cluster, rng: random.Random) -> Fault:
+        m, how = _pick(cluster, rng, 0.5)
+        cluster.kill(m)
+        self.killed.append(m)
+        return self._fault(f"kill {how} {m.name}", [m])
+
+    def heal(self, cluster: Cluster) -> None:
+        while self.killed:
+            m = self.killed.pop()
+            if not cluster.is_running(m):
+                cluster.start_member(m)
+
+
+class PauseNemesis(Nemesis):
+    """SIGSTOP one member (the leader half the time); heal sends SIGCONT."""
+
+    name = "pause"
+
+    def __init__(self) -> None:
+        self.paused: list[Member] = []
+
+    def inject(self, cluster: Cluster, rng: random.Random) -> Fault:
+        m, how = _pick(cluster, rng, 0.5)
+        cluster.pause(m)
+        self.paused.append(m)
+        return self._fault(f"pause {how} {m.name}", [m])
+
+    def heal(self, cluster: Cluster) -> None:
+        while self.paused:
+            m = self.paused.pop()
+            if cluster.is_running(m):
+                cluster.resume(m)
+
+
+def _net(cluster: Cluster) -> Any:
+    if not all(hasattr(cluster, a) for a in ("partition", "heal", "latency")):
+        raise ClusterError(
+            f"{type(cluster).__name__} cannot cut or slow links (local backend: use "
+            "jepsen_style.localnet.ProxiedLocalCluster; docker: Toxiproxy links not wired yet)")
+    return cluster
+
+
+class PartitionNemesis(Nemesis):
+    """Cut links: isolate one member, isolate the leader, or split a random minority from the
+    majority (modes taken in seeded random order; ``modes`` restricts them)."""
+
+    name = "partition"
+    MODES = ("isolate-one", "isolate-leader", "majority-minority")
+
+    def __init__(self, modes: Sequence[str] = MODES) -> None:
+        self.modes = tuple(modes)
+
+    def inject(self, cluster: Cluster, rng: random.Random) -> Fault:
+        net = _net(cluster)
+        mode = rng.choice(self.modes)
+        ms = list(cluster.members)
+        if mode == "isolate-leader":
+            lead = current_leader(cluster)
+            minority = [lead] if lead is not None else [rng.choice(ms)]
+        elif mode == "isolate-one":
+            minority = [rng.choice(ms)]
+        else:
+            minority = rng.sample(ms, max(1, (len(ms) - 1) // 2))
+        net.partition([minority])
+        names = ",".join(m.name for m in minority)
+        return self._fault(f"{mode}: {names} | rest", minority, isolated=minority)
+
+    def heal(self, cluster: Cluster) -> None:
+        _net(cluster).heal()
+
+
+class LatencyNemesis(Nemesis):
+    """Delay every peer link by ``ms`` ± ``jitter`` milliseconds."""
+
+    name = "latency"
+
+    def __init__(self, ms: float = 100.0, jitter: float = 50.0) -> None:
+        self.ms, self.jitter = ms, jitter
+
+    def inject(self, cluster: Cluster, rng: random.Random) -> Fault:
+        _net(cluster).latency(self.ms, self.jitter)
+        return self._fault(f"latency {self.ms:g}±{self.jitter:g} ms", cluster.members)
+
+    def heal(self, cluster: Cluster) -> None:
+        _net(cluster).latency(0.0, 0.0)
+
+
+class AdminNemesis(Nemesis):
+    """Compact at the current revision minus a seeded offset, then defragment every member."""
+
+    name = "admin"
+
+    def inject(self, cluster: Cluster, rng: random.Random) -> Fault:
+        running = [m for m in cluster.members if cluster.is_running(m)]
+        st = cluster.status(running[0]) if running else None
+        rev = int(st["header"]["revision"]) if st else 0
+        target = max(1, rev - rng.randrange(0, 50))
+        res = cluster.ctl(command_timeout="10s", timeout=30.0)("compact", str(target))
+        details = [f"compact {target}: rc={res.rc}"]
+        for m in running:
+            d = cluster.ctl([m], command_timeout="30s", timeout=60.0)("defrag")
+            details.append(f"defrag {m.name}: rc={d.rc}")
+        return self._fault("; ".join(details), running)
+
+    def heal(self, cluster: Cluster) -> None:
+        return None
+
+
+def make_nemeses(names: Sequence[str]) -> list[Nemesis]:
+    """Nemeses by name (see :data:`NEMESES`); unknown names raise ValueError."""
+    out: list[Nemesis] = []
+    for n in names:
+        if n == "kill":
+            out.append(KillNemesis())
+        elif n == "pause":
+            out.append(PauseNemesis())
+        elif n == "partition":
+            out.append(PartitionNemesis())
+        elif n == "partition-leader":
+            out.append(PartitionNemesis(("isolate-leader",)))
+        elif n == "latency":
+            out.append(LatencyNemesis())
+        elif n == "admin":
+            out.append(AdminNemesis())
+        else:
+            raise ValueError(f"unknown nemesis {n!r} (known: {', '.join(NEMESES)})")
+    return out
+
+
+@dataclass
+class Schedule:
+    """Runs nemeses in windows (see the module docstring)."""
+
+    cluster: Cluster
+    nemeses: list[Nemesis]
+    seed: int = 0
+    quiet_start: float = 10.0
+    fault_seconds: float = 6.0
+    quiet_seconds: float = 6.0
+    final_quiet: float = 8.0
+    faults: list[Fault] = field(default_factory=list)
+    isolated: frozenset[str] = frozenset()
+    log: Callable[[str], None] = lambda s: None
+
+    async def run(self, start: float, deadline: float) -> None:
+        """Inject and heal until ``deadline`` (monotonic seconds); always heals at the end."""
+        rng = random.Random(f"{self.seed}/nemesis")
+        order: list[Nemesis] = []
+        try:
+            if not self.nemeses:
+                return
+            await _sleep_until(start + self.quiet_start, deadline)
+            while time.monotonic() + self.fault_seconds <= deadline - self.final_quiet:
+                if not order:
+                    order = list(self.nemeses)
+                    rng.shuffle(order)
+                nem = order.pop()
+                try:
+                    fault = await asyncio.to_thread(nem.inject, self.cluster, rng)
+                except (ClusterError, OSError) as exc:
+                    fault = Fault(nem.name, "inject failed", (), time.monotonic(),
+                                  error=str(exc)[:500])
+                self.faults.append(fault)
+                self.isolated = frozenset(fault.isolated)
+                self.log(f"nemesis: {fault.detail}")
+                await _sleep_until(time.monotonic() + self.fault_seconds, deadline)
+                await asyncio.to_thread(nem.heal, self.cluster)
+                self.isolated = frozenset()
+                fault.end = time.monotonic()
+                self.log(f"nemesis: healed {nem.name}")
+                await _sleep_until(time.monotonic() + self.quiet_seconds, deadline)
+        finally:
+            self.isolated = frozenset()
+            await asyncio.shield(asyncio.to_thread(self.heal_all))
+            for f in self.faults:
+                if f.end is None:
+                    f.end = time.monotonic()
+
+    def heal_all(self) -> None:
+        """The final heal: every nemesis, errors collected and re-raised after all ran."""
+        errors: list[str] = []
+        for n in self.nemeses:
+            try:
+                n.heal(self.cluster)
+            except (ClusterError, OSError) as exc:
+                errors.append(f"{n.name}: {exc}")
+        if errors:
+            raise ClusterError("final heal failed: " + "; ".join(errors))
+
+
+async def _sleep_until(when: float, deadline: float) -> None:
+    delay = min(when, deadline) - time.monotonic()
+    if delay > 0:
+        await asyncio.sleep(delay)
