@@ -91,6 +91,8 @@ async def _serve(cfg: Config, logger: Logger) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``petcd``; returns the process exit code."""
     args = list(sys.argv if argv is None else argv)
+    if len(args) > 1 and args[1] == "snapshot":  # `petcd snapshot restore ...` (etcdutl's)
+        return importlib.import_module("petcd.snapshot_cli").main(args[2:])  # type: ignore[no-any-return]
     parsed = _parse(args)
     if isinstance(parsed, int):
         return parsed

@@ -157,42 +157,44 @@ def _wrap_unary(inner: Any, lab: _Labels) -> Any:
 
 
 def _wrap_stream(inner: Any, lab: _Labels, client_streams: bool) -> Any:
-    """Wrap a streaming behaviour, which grpc.aio allows to be an async generator function or
-    a coroutine function writing with `context.write`; the wrapper keeps the same kind."""
+    """Wrap a streaming behaviour. grpc.aio tells async behaviours from sync ones by the
+    function's kind (async generator function, or coroutine function writing with
+    `context.write`), so the wrapper is of the same kind as `inner`."""
 
     async def count_in(it: AsyncIterator[Any]) -> AsyncIterator[Any]:
         async for m in it:
             lab.received.inc()
             yield m
 
-    async def gen(agen: AsyncIterator[Any], context: Any) -> AsyncIterator[Any]:
-        try:
-            async for m in agen:
-                lab.sent.inc()
-                yield m
-        except BaseException as exc:
-            lab.handled(_code(context, exc))
-            raise
-        lab.handled(_code(context, None))
+    def start(request: Any) -> Any:
+        lab.started.inc()
+        if client_streams and hasattr(request, "__aiter__"):
+            return count_in(request)
+        if not client_streams:
+            lab.received.inc()
+        return request
 
-    async def coro(aw: Awaitable[Any], context: Any) -> Any:
+    if inspect.isasyncgenfunction(inner):
+
+        async def gen(request: Any, context: Any) -> AsyncIterator[Any]:
+            try:
+                async for m in inner(start(request), context):
+                    lab.sent.inc()
+                    yield m
+            except BaseException as exc:
+                lab.handled(_code(context, exc))
+                raise
+            lab.handled(_code(context, None))
+
+        return gen
+
+    async def coro(request: Any, context: Any) -> Any:
         try:
-            out = await aw
+            out = await inner(start(request), context)
         except BaseException as exc:
             lab.handled(_code(context, exc))
             raise
         lab.handled(_code(context, None))
         return out
 
-    def run(request: Any, context: Any) -> Any:
-        lab.started.inc()
-        if client_streams and hasattr(request, "__aiter__"):
-            request = count_in(request)
-        elif not client_streams:
-            lab.received.inc()
-        res = inner(request, context)
-        if inspect.isasyncgen(res):
-            return gen(res, context)
-        return coro(res, context)
-
-    return run
+    return coro

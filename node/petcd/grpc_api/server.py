@@ -16,10 +16,10 @@ from grpc_health.v1._async import HealthServicer
 
 from petcd.grpc_api import interceptors, lease, services
 from petcd.grpc_api.learner import LearnerInterceptor
+from petcd.grpc_api.watch import register as register_watch
 from petcd.http import client_router, metrics_router
 from petcd.http.http1 import serve_connection
 from petcd.http.mux import ClientMux, private_grpc_address
-from petcd.grpc_api.watch import register as register_watch
 from petcd.server.etcdserver import EtcdServer
 
 Registrar = Callable[[grpc.aio.Server, EtcdServer], None]

@@ -6,7 +6,7 @@ anything else is a bug and surfaces as UNKNOWN with the exception text (never a 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
@@ -15,6 +15,7 @@ from petcd import errors
 from petcd.api.etcdserverpb import rpc_pb2 as pb
 from petcd.api.etcdserverpb import rpc_pb2_grpc as pb_grpc
 from petcd.grpc_api import validate
+from petcd.server import alarms, maintenance
 from petcd.server.etcdserver import EtcdServer
 
 T = TypeVar("T")
@@ -98,15 +99,22 @@ class ClusterService(pb_grpc.ClusterServicer):
 
 
 class MaintenanceService(pb_grpc.MaintenanceServicer):
+    """etcd's Maintenance service; the work lives in `petcd.server.maintenance` and `alarms`."""
+
     def __init__(self, server: EtcdServer) -> None:
         self.s = server
 
     async def Status(self, request: pb.StatusRequest, context: Any) -> pb.StatusResponse:
-        return self.s.status()
+        return maintenance.status(self.s)
 
     async def Alarm(self, request: pb.AlarmRequest, context: Any) -> pb.AlarmResponse:
-        # No alarm can be raised yet (no quota); GET lists none, as on a healthy etcd.
-        return self.s.header(pb.AlarmResponse())
+        a = alarms.get(self.s)
+        if a is None:
+            return self.s.header(pb.AlarmResponse())
+        return await _call(context, a.alarm(request))
+
+    async def Hash(self, request: pb.HashRequest, context: Any) -> pb.HashResponse:
+        return await _call(context, maintenance.hash_backend(self.s))
 
     async def HashKV(self, request: pb.HashKVRequest, context: Any) -> pb.HashKVResponse:
         return await _call(context, _async(lambda: self.s.hash_kv(request.revision)))
@@ -114,8 +122,21 @@ class MaintenanceService(pb_grpc.MaintenanceServicer):
     async def Defragment(
         self, request: pb.DefragmentRequest, context: Any
     ) -> pb.DefragmentResponse:
-        self.s.backend.compact_range()
-        return self.s.header(pb.DefragmentResponse())
+        return await _call(context, maintenance.defragment(self.s))
+
+    async def Snapshot(
+        self, request: pb.SnapshotRequest, context: Any
+    ) -> AsyncIterator[pb.SnapshotResponse]:
+        try:
+            async for chunk in maintenance.snapshot_stream(self.s):
+                yield chunk
+        except errors.EtcdError as err:
+            await context.abort(err.code, err.message)
+
+    async def MoveLeader(
+        self, request: pb.MoveLeaderRequest, context: Any
+    ) -> pb.MoveLeaderResponse:
+        return await _call(context, maintenance.move_leader(self.s, request.targetID))
 
 
 async def _async(fn: Callable[[], T]) -> T:

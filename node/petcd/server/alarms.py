@@ -158,6 +158,10 @@ class Alarms:
             self._size_at = now
         return self._size
 
+    def forget_size(self) -> None:
+        """Measure the backend again on the next check (after a defragment)."""
+        self._size_at = -1.0
+
     def available(self, cost: int) -> bool:
         if self.quota_bytes < 0:
             return True

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from petcd.server import lease_ops
+from petcd import metrics
+from petcd.server import alarms, lease_ops
 from petcd.server.watch_hub import install as install_watch_hub
 
 if TYPE_CHECKING:
@@ -22,6 +23,8 @@ Installer = Callable[["EtcdServer"], None]
 INSTALLERS: list[Installer] = [
     lease_ops.install,
     install_watch_hub,
+    alarms.install,
+    metrics.install,
 ]
 
 

@@ -149,15 +149,44 @@ async def hash_backend(server: EtcdServer) -> pb.HashResponse:
     return server.header(pb.HashResponse(hash=h), rev)
 
 
-async def defragment(server: EtcdServer) -> pb.DefragmentResponse:
-    """Compact every LevelDB level (drops deleted and overwritten data); etcd's Defrag.
+_DEFRAG_LOW = b"\x00petcd-defrag"
+_DEFRAG_HIGH = b"\xffpetcd-defrag"
 
-    etcd answers with an empty response (no header); so does petcd.
+
+def compact_backend(server: EtcdServer) -> None:
+    """Rewrite every LevelDB table, dropping deleted and overwritten data.
+
+    Two LevelDB traps: plyvel's `compact_range()` without bounds passes empty slices, not
+    NULL, so it compacts nothing but the memtable (hence explicit bounds); and CompactRange
+    never rewrites the deepest level holding files, so tombstones written by an MVCC
+    compaction could survive there with the space they hold. After a first pass flushes the
+    memtable, two sentinel keys outside every bucket, one below and one above all keys, make the
+    flushed memtable overlap every table, so the manual compaction merges all levels down and
+    drops what is obsolete; the sentinels are deleted again before returning.
+
+    Runs on the event loop thread, blocking the member like etcd's defrag blocks its backend:
+    nothing else (apply, Raft snapshots, Snapshot RPCs starting) can observe the sentinels.
     """
+    db = server.backend._db  # Backend has no defragment(); see the report's proposed diff
+    bounds = {"start": b"\x00", "stop": b"\xff" * 16}
+    db.compact_range(**bounds)  # flush the memtable: the sentinels must land in a new table
+    db.put(_DEFRAG_LOW, b"")
+    db.put(_DEFRAG_HIGH, b"")
+    try:
+        db.compact_range(**bounds)
+    finally:
+        db.delete(_DEFRAG_LOW)
+        db.delete(_DEFRAG_HIGH)
+
+
+async def defragment(server: EtcdServer) -> pb.DefragmentResponse:
+    """etcd's Defragment; answers an empty response (no header), as etcd does."""
     server.log.info("starting defragment")
-    loop = asyncio.get_running_loop()
     with metrics.DEFRAG_SECONDS.time():
-        await loop.run_in_executor(None, server.backend.compact_range)
+        compact_backend(server)
+    a = alarms_mod.get(server)
+    if a is not None:
+        a.forget_size()
     server.log.info("finished defragment")
     return pb.DefragmentResponse()
 
