@@ -8,6 +8,7 @@ from petcd import ids
 from petcd.config import Config
 from petcd.grpc_api.server import start_client_server
 from petcd.logutil import Logger
+from petcd.server import alarms
 from petcd.server.bootstrap import open_member
 from petcd.server.etcdserver import SERVER_VERSION, EtcdServer
 from petcd.server.features import install_all
@@ -47,6 +48,7 @@ async def run(cfg: Config, logger: Logger) -> None:
         logger=log,
     )
     install_all(server)
+    alarms.configure(server, cfg.quota_backend_bytes)
     log.info(
         "starting member" if not opened.restarted else "restarting member",
         **{
@@ -78,7 +80,9 @@ async def run(cfg: Config, logger: Logger) -> None:
         transport.add_peer(m.id, m.peer_urls)
     await transport.start()
     server.start(transport)
-    grpc_server = await start_client_server(server, cfg.listen_client_urls)
+    grpc_server = await start_client_server(
+        server, cfg.listen_client_urls, cfg.listen_metrics_urls
+    )
     log.info(
         "serving client traffic",
         address=",".join(cfg.listen_client_urls),
