@@ -17,6 +17,7 @@ import concurrent.futures
 from collections.abc import Callable
 from typing import Protocol
 
+from petcd import metrics
 from petcd.logutil import Logger
 from petcd.raft.rawnode import RawNode
 from petcd.raft.types import (
@@ -164,8 +165,9 @@ class RaftDriver:
                 # The state machine copy lives in the backend; the log keeps only metadata.
                 persisted = Snapshot(persisted.metadata, b"")
             loop = asyncio.get_running_loop()
+            save = metrics.timed(metrics.WAL_FSYNC_SECONDS, self.storage.save)
             await loop.run_in_executor(
-                self._io, self.storage.save, rd.hard_state, rd.entries, persisted, rd.must_sync
+                self._io, save, rd.hard_state, rd.entries, persisted, rd.must_sync
             )
         if rd.snapshot is not None and rd.snapshot != EMPTY_SNAPSHOT:
             self.app.apply_snapshot(rd.snapshot)
