@@ -23,7 +23,6 @@ from petcd.api.etcdserverpb import rpc_pb2 as pb
 from petcd.api.etcdserverpb import rpc_pb2_grpc as pb_grpc
 from petcd.api.mvccpb import kv_pb2 as mvccpb
 from petcd.mvcc.kv import Event, KeyValue
-from petcd.server import watch_hub
 from petcd.server.etcdserver import EtcdServer
 from petcd.server.watch_hub import WatchStream, hub_of
 from petcd.server.watcher import WatchResponse, WatchSpec
@@ -144,7 +143,7 @@ class WatchService(pb_grpc.WatchServicer):
             stream.close()
 
     def _interval(self) -> float:
-        base = watch_hub.PROGRESS_NOTIFY_INTERVAL
+        base = self.hub.progress_interval
         return base + random.uniform(0, base / 10)
 
     async def _send_loop(self, stream: WatchStream, context: Any) -> None:

@@ -53,7 +53,12 @@ if TYPE_CHECKING:
 
 PROGRESS_NOTIFY_INTERVAL = float(os.environ.get("PETCD_WATCH_PROGRESS_NOTIFY_INTERVAL", "600"))
 """Seconds between progress notifications to idle synced watchers that asked for them (etcd:
-10 minutes, plus up to 10% jitter per stream)."""
+10 minutes, plus up to 10% jitter per stream). The env var overrides it (tests); a server
+attribute `watch_progress_notify_interval` (from --experimental-watch-progress-notify-interval,
+if the node passes it on) overrides both."""
+
+MIN_PROGRESS_NOTIFY_INTERVAL = 0.1
+"""etcd raises shorter intervals to 100ms."""
 
 MAX_PENDING_RESPONSES = 128
 """Responses a stream may hold before its watchers turn unsynced (etcd's chanBufLen)."""
@@ -251,8 +256,10 @@ class WatchStream:
 class WatchHub:
     """All watchers of one member over `store`. See the module docstring."""
 
-    def __init__(self, store: KVStore) -> None:
+    def __init__(self, store: KVStore, progress_interval: float = PROGRESS_NOTIFY_INTERVAL) -> None:
         self.store = store
+        self.progress_interval = max(progress_interval, MIN_PROGRESS_NOTIFY_INTERVAL)
+        """Seconds between a stream's progress-notify ticks (before jitter)."""
         self.synced: WatcherGroup[Watcher] = WatcherGroup()
         self.unsynced: dict[Watcher, None] = {}
         """Insertion-ordered set; sync rounds serve the oldest first and rotate the rest."""
@@ -478,7 +485,8 @@ def _bounds(ws: Sequence[Watcher]) -> tuple[bytes, bytes | None]:
 
 def install(server: EtcdServer) -> None:
     """features installer: hang a hub on `server.watch_hub` and wire it to the server."""
-    hub = WatchHub(server.store)
+    interval = getattr(server, "watch_progress_notify_interval", None)
+    hub = WatchHub(server.store, PROGRESS_NOTIFY_INTERVAL if interval is None else float(interval))
     server.kv_listeners.append(hub.on_changes)
     server.restore_listeners.append(hub.on_restore)
     server.add_task("watch-sync", hub.run)
