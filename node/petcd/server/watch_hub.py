@@ -10,7 +10,11 @@ Watchers are in one of two groups (see `watcher.State`):
   events from the store (`KVStore.events_between`) in bounded windows (at most SYNC_MAX_REVS
   revisions and about SYNC_MAX_EVENTS events per round, never splitting a revision), sends each
   window as one response, and moves a watcher back to synced once it reached the store's
-  revision. A watcher below the compaction revision is canceled with `compact_revision` set.
+  revision. A watcher below the compaction revision is canceled with `compact_revision` set;
+so is one exactly AT it if that compaction happened after the watcher got there, because
+compaction drops the tombstones at its revision and the watcher would silently miss those
+deletions (etcd 3.5.1 serves it and loses them; a watch created at the compaction revision is
+served as in etcd).
 
 Guarantees, per watcher: events in revision order, each matching event exactly once, no gaps,
 all events of one revision in one response (the adapter may fragment a response only if the
@@ -147,6 +151,7 @@ class WatchStream:
             fragment=spec.fragment,
             no_put=spec.no_put,
             no_delete=spec.no_delete,
+            compact_seen=hub.store.compact_rev,
         )
         self.watchers[wid] = w
         self._push(WatchResponse(wid, cur, created=True))
@@ -325,6 +330,7 @@ class WatchHub:
                 # etcd's victim: catch up from the store once the client reads again
                 self.synced.remove(w, w.key, w.end)
                 w.min_rev = rev
+                w.compact_seen = self.store.compact_rev
                 self._enter_unsynced(w)
                 continue
             self._send(w, evs, rev, prev_cache)
@@ -391,7 +397,7 @@ class WatchHub:
             if w.min_rev > cur:
                 # moved back by a restore while waiting for a future revision
                 self._leave_unsynced(w, State.SYNCED)
-            elif w.min_rev < compact:
+            elif w.min_rev < compact or (w.min_rev == compact and w.compact_seen < compact):
                 self._leave_unsynced(w, State.DONE)
                 w.stream._push(
                     WatchResponse(w.id, 0, canceled=True, compact_revision=compact)
@@ -444,6 +450,7 @@ class WatchHub:
             if got:
                 self._send(w, got, cur, prev_cache)
             w.min_rev = hi + 1
+            w.compact_seen = self.store.compact_rev
             if hi >= cur:
                 self._leave_unsynced(w, State.SYNCED)
             else:
@@ -461,7 +468,9 @@ class WatchHub:
         floor = self._seen_rev + 1
         for w in list(self.synced.members):
             self.synced.remove(w, w.key, w.end)
-            w.min_rev = max(w.min_rev, floor)
+            if floor > w.min_rev:
+                w.min_rev = floor
+                w.compact_seen = -1  # the new store's compaction came after this revision
             w.restore = True
             self._enter_unsynced(w)
         self._seen_rev = self.store.rev

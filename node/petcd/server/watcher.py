@@ -102,6 +102,8 @@ class Watcher:
     no_delete: bool = False
     state: State = State.UNSYNCED
     restore: bool = False
+    compact_seen: int = -1
+    """The store's compaction revision when `min_rev` was last set (see `WatchHub`)."""
     progress_due: bool = True
     """etcd's per-watcher progress flag: True if no events went out since the last tick."""
 
