@@ -7,6 +7,7 @@ from and the --initial-cluster* flags are ignored, as etcd does.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,6 @@ from petcd.api.petcdpb import internal_pb2 as ipb
 from petcd.config import Config, ConfigError, verify_bootstrap, verify_join_existing
 from petcd.raft.types import ConfChange, ConfChangeType, ConfState, Entry, EntryType, HardState
 from petcd.server.membership import Member, Membership
-from petcd.storage import buckets
 from petcd.storage.backend import Backend
 from petcd.storage.raft_log import DurableRaftStorage
 from petcd.transport.http import fetch_members
@@ -68,22 +68,33 @@ async def open_member(cfg: Config) -> Opened:
     return _bootstrap_new(cfg, kv_path, wal_path)
 
 
+def _identity_path(cfg: Config) -> Path:
+    # Outside the state-machine LevelDB on purpose: a snapshot from the leader replaces that
+    # database wholesale, and must not replace who this member is.
+    return Path(cfg.data_dir) / "member" / "identity.json"
+
+
 def _id_from_backend(cfg: Config, membership: Membership) -> int:
-    raw = membership.backend.get(_LOCAL_BUCKET, _LOCAL_ID_KEY)
-    if raw is None:
-        raise ConfigError(f"data dir {cfg.data_dir} has no local member ID")
-    return int.from_bytes(raw, "big")
-
-
-_LOCAL_BUCKET = buckets.META
-_LOCAL_ID_KEY = b"petcdLocalMemberID"
+    try:
+        doc = json.loads(_identity_path(cfg).read_text())
+        return int(doc["member_id"])
+    except (OSError, ValueError, KeyError) as exc:
+        raise ConfigError(
+            f"data dir {cfg.data_dir} has no readable local member ID: {exc}"
+        ) from None
 
 
 def _record_local(
-    backend: Backend, membership: Membership, mid: int, cid: int, members: list[Member]
+    cfg: Config, backend: Backend, membership: Membership, mid: int, cid: int, members: list[Member]
 ) -> None:
+    path = _identity_path(cfg)
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w") as f:
+        json.dump({"member_id": mid, "cluster_id": cid, "name": cfg.name}, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
     with backend.batch(sync=True) as batch:
-        batch.put(_LOCAL_BUCKET, _LOCAL_ID_KEY, mid.to_bytes(8, "big"))
         membership.set_cluster_id(cid, batch)
         for m in members:
             membership.add(m, batch)
@@ -99,7 +110,7 @@ def _bootstrap_new(cfg: Config, kv_path: Path, wal_path: Path) -> Opened:
     os.makedirs(kv_path, exist_ok=True)
     backend = Backend(kv_path)
     membership = Membership(backend)
-    _record_local(backend, membership, mid, cid, members)
+    _record_local(cfg, backend, membership, mid, cid, members)
     voters = tuple(m.id for m in members)
     storage = DurableRaftStorage(wal_path, conf_state=ConfState(voters=voters))
     # As etcd-io/raft's Bootstrap: the initial members are conf-change entries 1..n of term 1,
@@ -139,7 +150,7 @@ async def _join_existing(cfg: Config, kv_path: Path, wal_path: Path) -> Opened:
     os.makedirs(kv_path, exist_ok=True)
     backend = Backend(kv_path)
     membership = Membership(backend)
-    _record_local(backend, membership, mid, cid, members)
+    _record_local(cfg, backend, membership, mid, cid, members)
     # An empty log: the leader brings this member up to date by entries or a snapshot.
     storage = DurableRaftStorage(wal_path)
     return Opened(mid, backend, storage, membership, False)
