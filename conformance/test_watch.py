@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import grpc
 import pytest
-from aetcd import rpc  # type: ignore[import-untyped]
+from aetcd import rpc
 
 from harness.cluster import Cluster
 from harness.etcdctl import Etcdctl

@@ -4,6 +4,7 @@ interleaved writes, creates, cancels, slow readers, small batch limits and compa
 
 from __future__ import annotations
 
+import itertools
 import random
 from dataclasses import dataclass, field
 
@@ -120,13 +121,13 @@ def test_hub_delivery_matches_model(
                 hub.on_changes(changes, rev)
         elif op < 0.6:
             s = rng.choice(streams)
-            k, e = _random_range(rng)
+            k, rend = _random_range(rng)
             # from a compaction revision, deletions at it are gone (as in etcd): start after
             lo = max(store.compact_rev + 1, 1)
             start = rng.choice([0, rng.randint(lo, store.rev + 3)])
             spec = WatchSpec(
                 k,
-                range_end=b"\x00" if e == b"" else (e or b""),
+                range_end=b"\x00" if rend == b"" else (rend or b""),
                 start_revision=start,
                 prev_kv=True,
                 no_put=rng.random() < 0.15,
@@ -135,7 +136,7 @@ def test_hub_delivery_matches_model(
             wid = s.create(spec)
             if wid >= 0:
                 watches[(id(s), wid)] = _Watch(
-                    s, wid, k, e, start or store.rev + 1, spec.no_put, spec.no_delete
+                    s, wid, k, rend, start or store.rev + 1, spec.no_put, spec.no_delete
                 )
         elif op < 0.75:
             collect(rng.choice(streams))
@@ -177,7 +178,7 @@ def test_hub_delivery_matches_model(
             (c,) = cancels
             assert not c.events and c.revision == 0
             assert all(r.canceled for r in w.got[w.got.index(c) :])
-        for a, b in zip(got_resps, got_resps[1:], strict=False):
+        for a, b in itertools.pairwise(got_resps):
             assert a.events[-1].kv.mod_revision < b.events[0].kv.mod_revision
         for r in got_resps:
             for e in r.events:
