@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import aetcd
 import pytest
+
 from harness.local import LocalCluster
 
 T = TypeVar("T")
