@@ -89,7 +89,7 @@ def test_grant_too_large(target: str, etcdctl: Etcdctl) -> None:
 
 def test_grant_given_id(target: str, aetcd: Any) -> None:
     async def fn(client: Any) -> tuple[int, int, str, str]:
-        from aetcd import rpc  # type: ignore[import-untyped]
+        from aetcd import rpc
 
         resp = await client.leasestub.LeaseGrant(rpc.LeaseGrantRequest(TTL=40, ID=0x1234ABCD))
         try:

@@ -311,8 +311,9 @@ class Lessor:
             finally:
                 revoked.cancel()
                 stepped_down.cancel()
-            if lease.revoked.is_set():
+            if lease.revoked.is_set() and self.leases.get(lease_id) is None:
                 raise errors.LEASE_NOT_FOUND
+            # demoted, or the state was replaced by a snapshot: the caller asks again
             raise NotPrimaryError
         self._set_expiry(lease, self.clock() + lease.effective_ttl())
         return lease.ttl
