@@ -41,6 +41,7 @@ MEMBERS_REMOVED = Bucket(11, b"members_removed")
 AUTH = Bucket(20, b"auth")
 AUTH_USERS = Bucket(21, b"authUsers")
 AUTH_ROLES = Bucket(22, b"authRoles")
+V2STORE = Bucket(30, b"v2store")
 RAFT_ENTRIES = Bucket(40, b"raft_entries")
 """Raft log entries keyed by 8-byte big-endian index."""
 RAFT_STATE = Bucket(41, b"raft_state")
@@ -58,6 +59,7 @@ ALL: tuple[Bucket, ...] = (
     AUTH,
     AUTH_USERS,
     AUTH_ROLES,
+    V2STORE,
     RAFT_ENTRIES,
     RAFT_STATE,
     TEST,
