@@ -179,13 +179,7 @@ class EtcdClient:
         req = pb.WatchRequest(create_request=pb.WatchCreateRequest(
             key=prefix, range_end=prefix_end(prefix), start_revision=start_revision,
             prev_kv=prev_kv))
-
-        async def requests() -> AsyncIterator[Any]:
-            # etcd ends the stream when the client half-closes, so keep the send side open.
-            yield req
-            await asyncio.Event().wait()
-
-        call = self.watch_stub.Watch(requests(), metadata=(("hasleader", "true"),))
+        call = self.watch_stub.Watch(_OpenRequests(req), metadata=(("hasleader", "true"),))
         try:
             async for resp in call:
                 if resp.canceled:
@@ -202,6 +196,26 @@ class EtcdClient:
             raise _wrap(exc) from None
         finally:
             call.cancel()
+
+
+class _OpenRequests:
+    """A request stream that sends one request and then stays open: etcd ends a watch stream
+    when the client half-closes. (A plain async generator here trips "aclose(): asynchronous
+    generator is already running" when the call is cancelled.)"""
+
+    def __init__(self, first: Any) -> None:
+        self._first: Any = first
+        self._never = asyncio.Event()
+
+    def __aiter__(self) -> _OpenRequests:
+        return self
+
+    async def __anext__(self) -> Any:
+        if self._first is not None:
+            first, self._first = self._first, None
+            return first
+        await self._never.wait()
+        raise StopAsyncIteration
 
 
 def prefix_end(prefix: bytes) -> bytes:

@@ -37,6 +37,9 @@ from jepsen_style.recorder import Recorder
 from jepsen_style.workloads import Context, Verdict, Workload, WorkloadOptions, get_workload
 
 
+RECONNECT_PAUSE = 0.1
+
+
 @dataclass
 class RunOptions:
     target: str = "petcd"
@@ -147,6 +150,9 @@ class Run:
                 self.samples.append(Sample((done.time - self._t0_ns) / 1e9,
                                            (done.time - ev.time) / 1e9, typ, op.f))
                 if typ == "info":
+                    # A reconnect pause: an unreachable member must not turn the slot into a
+                    # hot loop of instantly failing requests and fresh processes.
+                    await asyncio.sleep(RECONNECT_PAUSE)
                     await client.close()
                     process = self.recorder.retire(process)
                     client = EtcdClient(member.client_url, self.opts.request_timeout)
