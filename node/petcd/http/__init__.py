@@ -6,6 +6,7 @@ from __future__ import annotations
 from petcd.http import endpoints, gateway
 from petcd.http.http1 import Router
 from petcd.server.etcdserver import EtcdServer
+from petcd.v2 import add_routes as add_v2_routes
 
 GATEWAY_OVERHEAD_BYTES = 512 * 1024
 
@@ -15,6 +16,7 @@ def client_router(server: EtcdServer) -> Router:
     r = Router(server.max_request_bytes + GATEWAY_OVERHEAD_BYTES)
     endpoints.add_routes(r, server)
     gateway.add_routes(r, server)
+    add_v2_routes(r, server)
     return r
 
 

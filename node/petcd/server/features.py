@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from petcd import metrics
 from petcd.server import alarms, lease_ops
 from petcd.server.watch_hub import install as install_watch_hub
+from petcd.v2 import server as v2_server
 
 if TYPE_CHECKING:
     from petcd.server.etcdserver import EtcdServer
@@ -25,6 +26,7 @@ INSTALLERS: list[Installer] = [
     install_watch_hub,
     alarms.install,
     metrics.install,
+    v2_server.install,
 ]
 
 

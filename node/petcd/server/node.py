@@ -13,6 +13,7 @@ from petcd.server.bootstrap import open_member
 from petcd.server.etcdserver import SERVER_VERSION, EtcdServer
 from petcd.server.features import install_all
 from petcd.transport.transport import PeerTransport
+from petcd.v2 import server as v2_server
 
 
 def _members_json(server: EtcdServer) -> list[dict[str, Any]]:
@@ -49,6 +50,7 @@ async def run(cfg: Config, logger: Logger) -> None:
     )
     install_all(server)
     alarms.configure(server, cfg.quota_backend_bytes)
+    v2_server.configure(server, cfg.enable_v2)
     log.info(
         "starting member" if not opened.restarted else "restarting member",
         **{
