@@ -13,8 +13,6 @@ import subprocess
 import time
 from typing import Any
 
-import pytest
-
 from conformance.util import b64, error_line, kv_pairs, revision
 from harness.cluster import Cluster, Member
 from harness.etcdctl import Etcdctl
@@ -167,8 +165,6 @@ def test_list(target: str, etcdctl: Etcdctl) -> None:
 
 
 def test_put_unknown_lease(target: str, etcdctl: Etcdctl, prefix: str) -> None:
-    if target == "petcd":
-        pytest.xfail("core: plain Put skips the lease check (see lease report); txn checks")
     res = etcdctl("put", prefix + "k", "v", "--lease=1234")
     assert error_line(res) == "Error: etcdserver: requested lease not found"
     assert etcdctl("get", prefix + "k").check().stdout == ""

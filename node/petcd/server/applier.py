@@ -159,7 +159,7 @@ class KVApplier:
 
     # -- pre-checks (no writes) -----------------------------------------------------------
 
-    def _check_put(self, txn: WriteTxn, r: pb.PutRequest) -> None:
+    def check_put(self, txn: WriteTxn, r: pb.PutRequest) -> None:
         if (r.ignore_value or r.ignore_lease) and not txn.range(r.key).kvs:
             raise errors.KEY_NOT_FOUND
         if r.lease and not r.ignore_lease and not self.leases.exists(r.lease):
@@ -169,7 +169,7 @@ class KVApplier:
         for op in ops:
             kind = op.WhichOneof("request")
             if kind == "request_put":
-                self._check_put(txn, op.request_put)
+                self.check_put(txn, op.request_put)
             elif kind == "request_range":
                 self._check_range(op.request_range)
             elif kind == "request_txn":

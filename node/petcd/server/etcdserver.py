@@ -44,7 +44,7 @@ from petcd.server.leader_client import LeaderChannels
 from petcd.server.membership import Membership
 from petcd.server.raft_driver import RaftDriver
 from petcd.server.wait import IndexWait, Wait
-from petcd.storage.backend import Backend
+from petcd.storage.backend import Backend, Batch
 from petcd.storage.raft_log import DurableRaftStorage
 
 R = TypeVar("R", bound=Message)
@@ -155,6 +155,9 @@ class EtcdServer:
         """Called after the state machine was replaced by a snapshot from the leader."""
         self._task_factories: list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = []
         self.is_leader = False
+        self.watch_progress_notify_interval: float | None = None
+        """--experimental-watch-progress-notify-interval when given (the watch hub's default
+        otherwise)."""
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -186,10 +189,16 @@ class EtcdServer:
         """Run `factory()` as a background task from `start()` until `stop()`."""
         self._task_factories.append((name, factory))
 
-    def end_txn(self, txn: WriteTxn, e: Entry) -> int:
-        """Commit a write txn as the apply of entry `e`, then tell the kv listeners."""
+    def end_txn(self, txn: WriteTxn, e: Entry, batch: Batch | None = None) -> int:
+        """Commit a write txn as the apply of entry `e`, then tell the kv listeners.
+
+        With `batch`, the txn's writes join it and the batch is written here, so a subsystem
+        can commit its own records (a revoked lease, say) atomically with the txn.
+        """
         changes = txn.changes
-        rev = txn.end(consistent_index=e.index, term=e.term)
+        rev = txn.end(consistent_index=e.index, term=e.term, batch=batch)
+        if batch is not None:
+            self.backend.write(batch)
         if changes:
             for listener in self.kv_listeners:
                 listener(changes, rev)
@@ -501,6 +510,7 @@ class EtcdServer:
         txn = self.store.write()
         try:
             if kind == "put":
+                self.kv.check_put(txn, req.put)
                 resp: Any = self.kv.put(txn, req.put)
             elif kind == "delete_range":
                 resp = self.kv.delete_range(txn, req.delete_range)

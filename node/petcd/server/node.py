@@ -48,6 +48,8 @@ async def run(cfg: Config, logger: Logger) -> None:
         cluster_token=cfg.initial_cluster_token,
         logger=log,
     )
+    if "experimental-watch-progress-notify-interval" in cfg.explicit:
+        server.watch_progress_notify_interval = cfg.experimental_watch_progress_notify_interval
     install_all(server)
     alarms.configure(server, cfg.quota_backend_bytes)
     v2_server.configure(server, cfg.enable_v2)
