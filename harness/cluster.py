@@ -141,7 +141,8 @@ class Cluster(ABC):
                 leaders = set()
                 for m in ms:
                     st = self.status(m)
-                    leaders.add(None if st is None else st["leader"])
+                    # etcdctl's JSON leaves out a zero leader (no leader known).
+                    leaders.add(None if st is None else st.get("leader", 0))
                 if len(leaders) == 1 and None not in leaders and 0 not in leaders:
                     return
                 last = f"leaders seen: {leaders}"
@@ -165,10 +166,10 @@ class Cluster(ABC):
                 if st is None:
                     continue
                 ids[int(st["header"]["member_id"])] = m
-                leaders.add(int(st["leader"]))
+                leaders.add(int(st.get("leader", 0)))
             if len(leaders) == 1:
                 (lid,) = leaders
-                if lid in ids:
+                if lid != 0 and lid in ids:
                     return ids[lid]
             if time.monotonic() >= deadline:
                 raise ClusterError(f"no agreed leader after {timeout}s: {seen}")
