@@ -150,7 +150,7 @@ def test_gateway_cluster_and_maintenance(target: str, cluster: Cluster) -> None:
     assert status == 200 and st["version"] == _version(target)[0]
     assert isinstance(st["dbSize"], str) and isinstance(st["leader"], str)
     status, alarms = _post(url, "/v3/maintenance/alarm", {"action": "GET"})
-    assert status == 200 and set(alarms) == {"header"}
+    assert status == 200 and "alarms" not in alarms  # 3.4 omits even the header
     status, h = _post(url, "/v3/maintenance/hash", {})
     assert status == 200 and isinstance(h["hash"], int)
     status, d = _post(url, "/v3/maintenance/defragment", {})

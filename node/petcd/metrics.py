@@ -1,6 +1,7 @@
 """Every Prometheus metric petcd exports, with etcd 3.5's names, types and help texts.
 
-Metrics live in prometheus_client's default registry (which also carries the `process_*` and
+Label names are declared in sorted order, the order Go's client writes them in. Metrics live
+in prometheus_client's default registry (which also carries the `process_*` and
 `python_*` collectors), rendered by `exposition()` for `/metrics`. Two kinds:
 
 - event metrics (counters, histograms) defined here and updated where the event happens;
@@ -18,7 +19,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
+    disable_created_metrics,
     REGISTRY,
     Counter,
     Histogram,
@@ -32,7 +33,11 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+disable_created_metrics()  # etcd (Go client) exports no `_created` series
+
 CLUSTER_VERSION = "3.5"
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+"""What etcd's promhttp answers (prometheus_client's latest names a newer text version)."""
 
 # etcd's disk histograms: 1ms .. ~8s, doubling.
 _DISK_BUCKETS = tuple(0.001 * 2**i for i in range(14))
@@ -87,22 +92,22 @@ HEALTH_FAILURES = Counter("etcd_server_health_failures", "The total number of fa
 GRPC_STARTED = Counter(
     "grpc_server_started",
     "Total number of RPCs started on the server.",
-    ["grpc_type", "grpc_service", "grpc_method"],
+    ["grpc_method", "grpc_service", "grpc_type"],
 )
 GRPC_HANDLED = Counter(
     "grpc_server_handled",
     "Total number of RPCs completed on the server, regardless of success or failure.",
-    ["grpc_type", "grpc_service", "grpc_method", "grpc_code"],
+    ["grpc_code", "grpc_method", "grpc_service", "grpc_type"],
 )
 GRPC_MSG_RECEIVED = Counter(
     "grpc_server_msg_received",
     "Total number of RPC stream messages received on the server.",
-    ["grpc_type", "grpc_service", "grpc_method"],
+    ["grpc_method", "grpc_service", "grpc_type"],
 )
 GRPC_MSG_SENT = Counter(
     "grpc_server_msg_sent",
     "Total number of gRPC stream messages sent by the server.",
-    ["grpc_type", "grpc_service", "grpc_method"],
+    ["grpc_method", "grpc_service", "grpc_type"],
 )
 
 
@@ -192,4 +197,4 @@ def install(server: EtcdServer) -> None:
 
 def exposition() -> tuple[bytes, str]:
     """The Prometheus text exposition of every metric, and its content type."""
-    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY), CONTENT_TYPE

@@ -99,13 +99,13 @@ class _Labels:
     __slots__ = ("labels", "received", "sent", "started")
 
     def __init__(self, kind: str, service: str, method: str) -> None:
-        self.labels = (kind, service, method)
+        self.labels = (method, service, kind)  # sorted label names: method, service, type
         self.started = metrics.GRPC_STARTED.labels(*self.labels)
         self.received = metrics.GRPC_MSG_RECEIVED.labels(*self.labels)
         self.sent = metrics.GRPC_MSG_SENT.labels(*self.labels)
 
     def handled(self, code: str) -> None:
-        metrics.GRPC_HANDLED.labels(*self.labels, code).inc()
+        metrics.GRPC_HANDLED.labels(code, *self.labels).inc()
 
 
 class MetricsInterceptor(grpc.aio.ServerInterceptor):

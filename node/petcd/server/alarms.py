@@ -5,11 +5,12 @@ Contract:
   entry (GET/ACTIVATE/DEACTIVATE, as etcd's `applierV3backend.Alarm`), so every member holds the
   same set; each change is persisted in the ALARM bucket in the same batch as the entry's index
   (the consistent index), so a restart or a snapshot restore recovers exactly that set.
-- Before a write is proposed (`check_write`): while a NOSPACE alarm is active anywhere in the
-  cluster, puts, txns with puts and lease grants fail with etcd's NOSPACE error ("capped" mode;
-  reads and deletes still work); otherwise, if the backend size plus the request's cost exceeds
-  the quota, this member proposes ACTIVATE NOSPACE for itself (as etcd's quota interceptor
-  does) and the request fails with NOSPACE. A CORRUPT alarm fails every write with CORRUPT.
+- Before a Put, Txn or LeaseGrant is proposed (`check_write`): if the backend size plus the
+  request's cost exceeds the quota, this member proposes ACTIVATE NOSPACE for itself (as
+  etcd's quota interceptor does) and the request fails with NOSPACE (a read-only txn too, as
+  in etcd); while a NOSPACE alarm is raised anywhere in the cluster, puts, txns with puts and
+  lease grants fail with NOSPACE ("capped" mode); ranges and deletes always work. A CORRUPT
+  alarm fails them with CORRUPT.
 - The quota is `--quota-backend-bytes`: 0 means etcd's default 2 GiB, negative disables it.
 
 etcd checks the capped state at apply time (entries proposed just before the alarm also fail);
@@ -168,14 +169,16 @@ class Alarms:
         return self.backend_size() + cost <= self.quota_bytes
 
     async def check_write(self, req: Any) -> None:
-        """Raise etcd's error if `req` (Put, Txn, LeaseGrant) must not be proposed now."""
+        """Raise etcd's error if `req` (Put, Txn, LeaseGrant) must not be proposed now.
+
+        As etcd's quota interceptor: while the backend is over quota, every Put, Txn (even a
+        read-only one: its cost is 0 but the size alone exceeds the quota) and LeaseGrant
+        fails and raises NOSPACE for this member. As etcd's capped applier: while a NOSPACE
+        alarm is raised, requests that would write (cost > 0) fail even under the quota.
+        """
         if self.store.active(CORRUPT):
             raise errors.CORRUPT
         cost = cost_of(req)
-        if cost == 0:
-            return
-        if self.store.active(NOSPACE):
-            raise errors.NO_SPACE
         if not self.available(cost):
             act = pb.AlarmRequest(
                 action=pb.AlarmRequest.ACTIVATE, memberID=self.server.id, alarm=NOSPACE
@@ -184,6 +187,8 @@ class Alarms:
                 await self.alarm(act)
             except errors.EtcdError:
                 pass  # the request fails with NOSPACE whether or not the alarm got through
+            raise errors.NO_SPACE
+        if cost > 0 and self.store.active(NOSPACE):
             raise errors.NO_SPACE
 
     # -- requests ---------------------------------------------------------------------------
