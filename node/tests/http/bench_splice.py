@@ -15,7 +15,6 @@ import statistics
 import time
 
 import grpc
-
 from petcd.api.etcdserverpb import rpc_pb2 as pb
 from petcd.api.etcdserverpb import rpc_pb2_grpc as pb_grpc
 
