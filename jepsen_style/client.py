@@ -25,7 +25,6 @@ from urllib.parse import urlsplit
 
 import grpc
 import grpc.aio
-
 from petcd.api.etcdserverpb import rpc_pb2 as pb
 from petcd.api.etcdserverpb import rpc_pb2_grpc as pb_grpc
 
@@ -92,10 +91,10 @@ class EtcdClient:
         self.url = url
         self.timeout = timeout
         self.channel = grpc.aio.insecure_channel(urlsplit(url).netloc)
-        self.kv = pb_grpc.KVStub(self.channel)
-        self.watch_stub = pb_grpc.WatchStub(self.channel)
-        self.lease_stub = pb_grpc.LeaseStub(self.channel)
-        self.maint = pb_grpc.MaintenanceStub(self.channel)
+        self.kv = pb_grpc.KVStub(self.channel)  # type: ignore[no-untyped-call]
+        self.watch_stub = pb_grpc.WatchStub(self.channel)  # type: ignore[no-untyped-call]
+        self.lease_stub = pb_grpc.LeaseStub(self.channel)  # type: ignore[no-untyped-call]
+        self.maint = pb_grpc.MaintenanceStub(self.channel)  # type: ignore[no-untyped-call]
 
     async def close(self) -> None:
         await self.channel.close(grace=None)

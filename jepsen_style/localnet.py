@@ -35,7 +35,7 @@ class LinkProxyProcess:
     """The ``python -m jepsen_style.linkproxy`` child and its line protocol (thread-safe)."""
 
     def __init__(self, log_path: Path) -> None:
-        self._log = open(log_path, "ab")
+        self._log = open(log_path, "ab")  # noqa: SIM115 -- lives as long as the child
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "jepsen_style.linkproxy"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log,

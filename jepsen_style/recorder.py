@@ -30,7 +30,10 @@ class Recorder:
         self._retired: set[Process] = set()
         self._next = first_free_process
         self._last = 0
-        self._fh: IO[str] | None = open(path, "w", encoding="utf-8") if path else None
+        # Open for the whole run (closed by close()): every event is flushed as it happens.
+        self._fh: IO[str] | None = (
+            open(path, "w", encoding="utf-8") if path else None  # noqa: SIM115
+        )
 
     def _now(self) -> int:
         t = max(time.monotonic_ns(), self._last)

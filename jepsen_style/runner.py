@@ -36,7 +36,6 @@ from jepsen_style.nemesis import Schedule, make_nemeses
 from jepsen_style.recorder import Recorder
 from jepsen_style.workloads import Context, Verdict, Workload, WorkloadOptions, get_workload
 
-
 RECONNECT_PAUSE = 0.1
 
 

@@ -28,7 +28,7 @@ def _run(tmp_path: Path, run_id: str, *args: str) -> tuple[int, dict[str, Any], 
         [sys.executable, "-m", "jepsen_style", "run", "--target", "petcd", "--backend", "local",
          "--workload", "register", "--results-dir", str(tmp_path), "--run-id", run_id,
          *SHORT, *args],
-        cwd=REPO, capture_output=True, text=True, timeout=240,
+        check=False, cwd=REPO, capture_output=True, text=True, timeout=240,
     )
     verdict_path = tmp_path / run_id / "verdict.json"
     assert verdict_path.is_file(), proc.stderr[-3000:]
