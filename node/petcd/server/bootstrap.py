@@ -20,6 +20,7 @@ from petcd.server.membership import Member, Membership
 from petcd.storage.backend import Backend
 from petcd.storage.raft_log import DurableRaftStorage
 from petcd.transport.http import fetch_members
+from petcd.v2.bootstrap import resolve_initial_cluster
 
 
 @dataclass(slots=True)
@@ -65,6 +66,8 @@ async def open_member(cfg: Config) -> Opened:
         return Opened(mid, backend, storage, membership, True)
     if cfg.initial_cluster_state == "existing":
         return await _join_existing(cfg, kv_path, wal_path)
+    # --discovery / --discovery-srv: learn the initial cluster first, then bootstrap statically.
+    cfg = await resolve_initial_cluster(cfg)
     return _bootstrap_new(cfg, kv_path, wal_path)
 
 
