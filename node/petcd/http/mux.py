@@ -8,6 +8,11 @@ public port. Per accepted connection it looks at the first bytes:
   connection is spliced to the gRPC server byte for byte;
 - anything else: the connection is handed to the HTTP/1.1 server (`http1.serve_connection`).
 
+TLS (https:// client URLs): `listen(..., tls=ctx)` terminates TLS here, so gRPC and HTTP/1.1
+share one TLS port as in etcd; the private gRPC hop stays plaintext. `ClientMux.tls_check`
+(if set) sees each handshaken connection's transport and returns an error string to refuse it
+(etcd's post-handshake certificate checks); refused connections are closed at once.
+
 The splice is two asyncio Protocols writing each other's transports: no per-byte Python work,
 no copies beyond the kernel's, and back-pressure by pausing the reading side when the other
 side's write buffer passes its high-water mark.
@@ -18,12 +23,16 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import ssl
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 PREFACE_PREFIX = b"PRI * HTTP/2.0"
 WRITE_HIGH_WATER = 4 * 1024 * 1024
 WRITE_LOW_WATER = 1024 * 1024
+
+TlsCheck = Callable[[asyncio.BaseTransport], str]
+"""Post-handshake check of a TLS connection: '' accepts it, anything else refuses it."""
 
 HttpHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 """Serves one HTTP/1.x connection until it is closed."""
@@ -81,6 +90,10 @@ class _Front(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         transport.set_write_buffer_limits(WRITE_HIGH_WATER, WRITE_LOW_WATER)
+        check = self.mux.tls_check
+        tls = transport.get_extra_info("ssl_object") is not None
+        if check is not None and tls and check(transport):
+            transport.abort()
 
     def data_received(self, data: bytes) -> None:
         if self._mode == "grpc":
@@ -173,6 +186,7 @@ class ClientMux:
         self.line_limit = line_limit
         self._servers: list[asyncio.base_events.Server] = []
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.tls_check: TlsCheck | None = None
 
     def spawn(self, coro: Awaitable[Any]) -> None:
         t = asyncio.ensure_future(coro)
@@ -191,8 +205,11 @@ class ClientMux:
         host, _, port = t.rpartition(":")
         return await loop.create_connection(factory, host.strip("[]"), int(port))
 
-    async def listen(self, host: str, port: int, grpc_enabled: bool = True) -> None:
-        """Accept on host:port ('' or 0.0.0.0: all interfaces). Without gRPC: HTTP only."""
+    async def listen(
+        self, host: str, port: int, grpc_enabled: bool = True, tls: ssl.SSLContext | None = None
+    ) -> None:
+        """Accept on host:port ('' or 0.0.0.0: all interfaces). Without gRPC: HTTP only.
+        With `tls`, connections are TLS (terminated here)."""
         loop = asyncio.get_running_loop()
 
         def factory() -> asyncio.Protocol:
@@ -202,7 +219,7 @@ class ClientMux:
             return f
 
         srv = await loop.create_server(
-            factory, host or None, port, reuse_address=True, backlog=1024,
+            factory, host or None, port, reuse_address=True, backlog=1024, ssl=tls,
             family=socket.AF_INET6 if ":" in host else socket.AF_UNSPEC,
         )
         self._servers.append(srv)
