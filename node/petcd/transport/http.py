@@ -11,13 +11,15 @@ Served (one request per connection, then close), as etcd's peer handler does:
 * anything else -- ``404 page not found``; a non-GET on a known path -- ``405``.
 
 :func:`fetch_members` is the client: it asks each peer URL in turn and returns the first
-answer as ``(cluster_id, members)``.
+answer as ``(cluster_id, members)``; ``https://`` URLs are asked over TLS with its ``ssl``
+context (a default verifying one when None).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from email.utils import formatdate
 from typing import Any
@@ -153,14 +155,22 @@ async def handle_http(
         pass
 
 
-async def _http_get(url: str, path: str, timeout: float) -> tuple[int, dict[str, str], bytes]:
+async def _http_get(
+    url: str, path: str, timeout: float, tls: ssl.SSLContext | None = None
+) -> tuple[int, dict[str, str], bytes]:
     """Minimal HTTP/1.1 GET. Reads exactly Content-Length bytes (etcd's peer port answers
     ``Connection: close`` but may keep the socket open), else chunked, else to EOF."""
     parts = urlsplit(url)
-    if parts.scheme != "http" or parts.hostname is None or parts.port is None:
-        raise MembersError(f"unsupported peer URL {url!r} (only http://host:port)")
+    if parts.scheme not in ("http", "https") or parts.hostname is None or parts.port is None:
+        raise MembersError(f"unsupported peer URL {url!r} (only http(s)://host:port)")
+    ctx = None
+    if parts.scheme == "https":
+        ctx = tls or ssl.create_default_context()
     async with asyncio.timeout(timeout):
-        reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+        reader, writer = await asyncio.open_connection(
+            parts.hostname, parts.port, ssl=ctx,
+            server_hostname=parts.hostname if ctx is not None else None,
+        )
         try:
             writer.write(
                 f"GET {path} HTTP/1.1\r\nHost: {parts.netloc}\r\nAccept: application/json\r\n"
@@ -199,7 +209,7 @@ async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
 
 
 async def fetch_members(
-    peer_urls: Sequence[str], timeout: float = 2.0
+    peer_urls: Sequence[str], timeout: float = 2.0, tls: ssl.SSLContext | None = None
 ) -> tuple[int, list[MemberInfo]]:
     """Ask each of ``peer_urls`` for ``GET /members``; first good answer wins.
 
@@ -209,7 +219,7 @@ async def fetch_members(
     """
     for url in peer_urls:
         try:
-            status, headers, body = await _http_get(url, "/members", timeout)
+            status, headers, body = await _http_get(url, "/members", timeout, tls)
             if status != 200:
                 continue
             cid = parse_id(headers.get("x-etcd-cluster-id", ""))

@@ -18,6 +18,8 @@ Invariants and behaviour:
 * An idle link carries an empty keepalive frame every ``keepalive`` seconds so the listener's
   read timeout only fires on dead links.
 * A ``removed member`` refusal is reported once through ``on_removed``.
+* ``https://`` URLs are dialed over TLS with ``SenderEnv.client_ssl`` (a default verifying
+  context when it is None), the URL's host as the server name.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import asyncio
 import collections
 import contextlib
 import random
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -59,6 +62,7 @@ class SenderEnv:
     dial_timeout: float = 1.0
     write_timeout: float = 5.0
     keepalive: float = 1.0
+    client_ssl: ssl.SSLContext | None = None
 
 
 class PeerSender:
@@ -169,12 +173,22 @@ class PeerSender:
     async def _connect_and_stream(self, url: str) -> str:
         """One connection's life; returns why it ended (an error string)."""
         parts = urlsplit(url)
-        if parts.scheme != "http" or parts.hostname is None or parts.port is None:
+        if (
+            parts.scheme not in ("http", "https")
+            or parts.hostname is None
+            or parts.port is None
+        ):
             return f"unsupported peer URL {url!r}"
         env = self._env
+        ctx: ssl.SSLContext | None = None
+        if parts.scheme == "https":
+            ctx = env.client_ssl or ssl.create_default_context()
         try:
             async with asyncio.timeout(env.dial_timeout):
-                reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+                reader, writer = await asyncio.open_connection(
+                    parts.hostname, parts.port, ssl=ctx,
+                    server_hostname=parts.hostname if ctx is not None else None,
+                )
                 self._writer = writer
                 hello = wire.Hello(
                     cluster_id=env.cluster_id,

@@ -22,12 +22,19 @@ another member (``to field mismatch``). Messages on an accepted connection are d
 ``petcd.raft.codec.decode_message`` and handed to ``on_message`` one by one, in order; a frame
 that fails to decode, garbage bytes or a silent link (no frame for ``read_timeout``) close
 that connection only -- the listener keeps serving.
+
+TLS: ``https://`` listen URLs serve TLS with ``tls`` (a :class:`petcd.tlsutil.TLSInfo`, required
+for them): Raft streams and ``/members`` alike; a handshaken connection whose certificate fails
+etcd's checks (SAN vs remote address, allowed CN/hostname, CRL) is closed with a "rejected
+connection" warning. ``https://`` peer URLs are dialed with ``tls.client_context()`` (end to end
+through any TCP proxy in between: the proxy only forwards bytes).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -37,6 +44,7 @@ from petcd.ids import format_id
 from petcd.logutil import Logger
 from petcd.raft.codec import decode_message
 from petcd.raft.types import Message
+from petcd.tlsutil import TLSInfo
 from petcd.transport import http, wire
 from petcd.transport.peer import PeerSender, SenderEnv
 
@@ -87,6 +95,7 @@ class PeerTransport:
         dial_timeout: float = 1.0,
         read_timeout: float = 5.0,
         write_timeout: float = 5.0,
+        tls: TLSInfo | None = None,
     ) -> None:
         """``report_unreachable(peer_id)`` / ``report_snapshot(peer_id, failure)`` feed Raft;
         ``members()`` serves ``GET /members``; ``on_removed(peer_id)`` fires when a peer tells
@@ -102,6 +111,7 @@ class PeerTransport:
             versions or {"etcdserver": ETCD_SERVER_VERSION, "etcdcluster": ETCD_CLUSTER_VERSION}
         )
         self._read_timeout = read_timeout
+        self._tls = tls if tls is not None and not tls.empty() else None
         self._env = SenderEnv(
             local_id=local_id,
             cluster_id=cluster_id,
@@ -114,6 +124,7 @@ class PeerTransport:
             dial_timeout=dial_timeout,
             write_timeout=write_timeout,
             keepalive=read_timeout / 3,
+            client_ssl=self._tls.client_context() if self._tls is not None else None,
         )
         self._peers: dict[int, PeerSender] = {}
         self._servers: list[asyncio.Server] = []
@@ -141,10 +152,15 @@ class PeerTransport:
         try:
             for url in self.listen_urls:
                 parts = urlsplit(url)
-                if parts.scheme != "http":
-                    raise ValueError(f"unsupported peer listen URL {url!r}: only http:// for now")
+                ctx: ssl.SSLContext | None = None
+                if parts.scheme == "https":
+                    if self._tls is None:
+                        raise ValueError(f"peer listen URL {url!r} needs --peer-cert-file/key")
+                    ctx = self._tls.server_context()
+                elif parts.scheme != "http":
+                    raise ValueError(f"unsupported peer listen URL {url!r}")
                 server = await asyncio.start_server(
-                    self._accept, parts.hostname, parts.port, reuse_address=True
+                    self._accept, parts.hostname, parts.port, reuse_address=True, ssl=ctx
                 )
                 self._servers.append(server)
         except BaseException:
@@ -242,6 +258,8 @@ class PeerTransport:
         if task is not None:
             self._conns.add(task)
         try:
+            if self._tls is not None and not self._tls_accepted(writer):
+                return
             await self._serve_conn(reader, writer)
         except (ConnectionError, OSError, TimeoutError, asyncio.IncompleteReadError):
             pass
@@ -255,6 +273,22 @@ class PeerTransport:
             if task is not None:
                 self._conns.discard(task)
             writer.close()
+
+    def _tls_accepted(self, writer: asyncio.StreamWriter) -> bool:
+        """etcd's post-handshake checks on a TLS peer connection (True: go on)."""
+        sslobj = writer.get_extra_info("ssl_object")
+        if sslobj is None or self._tls is None:
+            return True
+        peer = writer.get_extra_info("peername")
+        host = str(peer[0]) if peer else ""
+        err = self._tls.check_peer(sslobj.getpeercert(binary_form=True), host, check_san=True)
+        if err:
+            self._log.warning(
+                "rejected connection",
+                **{"remote-addr": str(peer), "server-name": sslobj.server_hostname or "",
+                   "error": err},
+            )
+        return not err
 
     async def _serve_conn(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         async with asyncio.timeout(FIRST_BYTE_TIMEOUT):
