@@ -3,10 +3,14 @@
 The grpc.aio server listens on a private abstract unix socket; `petcd.http.mux.ClientMux`
 owns the public ports and splices HTTP/2 connections to it, serving HTTP/1.1 itself
 (/health, /version, /metrics, the JSON gateway). --listen-metrics-urls get HTTP only.
+
+https:// URLs (client and metrics) are served over TLS with the client side's TLSInfo
+(`petcd.tlsutil`): the mux terminates TLS, then splices or serves as for plain connections.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
@@ -14,17 +18,24 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 
-from petcd.grpc_api import interceptors, lease, services
+from petcd.grpc_api import election, interceptors, lease, lock, services
 from petcd.grpc_api.learner import LearnerInterceptor
 from petcd.grpc_api.watch import register as register_watch
 from petcd.http import client_router, metrics_router
 from petcd.http.http1 import serve_connection
 from petcd.http.mux import ClientMux, private_grpc_address
 from petcd.server.etcdserver import EtcdServer
+from petcd.tlsutil import ALPN_CLIENT_PORT, TLSInfo, is_secure
 
 Registrar = Callable[[grpc.aio.Server, EtcdServer], None]
 
-REGISTRARS: list[Registrar] = [services.register, lease.register, register_watch]
+REGISTRARS: list[Registrar] = [
+    services.register,
+    lease.register,
+    register_watch,
+    lock.register,
+    election.register,
+]
 """Each service module's `register(grpc_server, etcd_server)`; add one line per module."""
 
 GRPC_OVERHEAD_BYTES = 512 * 1024
@@ -60,11 +71,29 @@ class ClientServer:
         await self.grpc.stop(grace)
 
 
+def _tls_check(info: TLSInfo) -> Callable[[asyncio.BaseTransport], str]:
+    def check(transport: asyncio.BaseTransport) -> str:
+        sslobj = transport.get_extra_info("ssl_object")
+        peer = transport.get_extra_info("peername")
+        der = sslobj.getpeercert(binary_form=True) if sslobj is not None else None
+        return info.check_peer(der, str(peer[0]) if peer else "", check_san=False)
+
+    return check
+
+
 async def start_client_server(
-    server: EtcdServer, listen_urls: list[str], metrics_urls: list[str] | None = None
+    server: EtcdServer,
+    listen_urls: list[str],
+    metrics_urls: list[str] | None = None,
+    tls: TLSInfo | None = None,
 ) -> ClientServer:
     """Serve the etcd v3 API (gRPC and HTTP) on `listen_urls`, and /metrics and /health on
-    `metrics_urls`; returns the running servers."""
+    `metrics_urls`; https:// URLs use `tls` (required for them); returns the running servers."""
+    ctx = None
+    if tls is not None and not tls.empty():
+        ctx = tls.server_context(ALPN_CLIENT_PORT)
+    if ctx is None and any(is_secure(u) for u in [*listen_urls, *(metrics_urls or [])]):
+        raise ValueError("https:// client URLs need --cert-file and --key-file")
     gs = grpc.aio.server(
         interceptors=[
             interceptors.MetricsInterceptor(),
@@ -91,12 +120,17 @@ async def start_client_server(
     muxes = [mux]
     try:
         for url in listen_urls:
-            await mux.listen(*_host_port(url))
+            await mux.listen(*_host_port(url), tls=ctx if is_secure(url) else None)
         if metrics_urls:
             mmux = ClientMux(private, serve_connection(metrics_router(server)))
             muxes.append(mmux)
             for url in metrics_urls:
-                await mmux.listen(*_host_port(url), grpc_enabled=False)
+                await mmux.listen(
+                    *_host_port(url), grpc_enabled=False, tls=ctx if is_secure(url) else None
+                )
+        if tls is not None and (tls.crl_file or tls.allowed_hostname):
+            for m in muxes:
+                m.tls_check = _tls_check(tls)
     except BaseException:
         for m in muxes:
             await m.close()
