@@ -10,16 +10,20 @@ so a forwarder whose idea of the leader is stale retries instead of looping.
 Contract: `renew` and `time_to_live` make ONE attempt at the member given and raise
 `ForwardError` for anything retryable (connection trouble, not leader, timeout); the caller
 owns the retry loop and its deadline. Channels are cached per URL and closed by `close()`.
+An `https://` URL is dialed over TLS by `tls` (`petcd.tlsutil.GrpcClientTLS`: the member's
+client-side TLS, pinning an auto-TLS leader's certificate on first use).
 """
 
 from __future__ import annotations
 
+import ssl
 from urllib.parse import urlsplit
 
 import grpc
 
 from petcd.api.etcdserverpb import rpc_pb2 as pb
 from petcd.api.etcdserverpb import rpc_pb2_grpc as pb_grpc
+from petcd.tlsutil import GrpcClientTLS
 
 FORWARDED_KEY = "petcd-lease-forwarded"
 """gRPC metadata key marking a lease call one member forwarded to the leader."""
@@ -32,7 +36,7 @@ class ForwardError(Exception):
 
 
 def grpc_target(url: str) -> str:
-    """`http://host:port` -> `host:port` (unix and TLS endpoints are not supported)."""
+    """`http(s)://host:port` -> `host:port` (unix endpoints are not supported)."""
     parts = urlsplit(url)
     host = parts.hostname or "127.0.0.1"
     if ":" in host:
@@ -45,18 +49,22 @@ class LeaderForwarder:
 
     def __init__(self) -> None:
         self._channels: dict[str, grpc.aio.Channel] = {}
+        self.tls = GrpcClientTLS()
 
-    def _stub(self, url: str) -> pb_grpc.LeaseStub:
-        target = grpc_target(url)
-        ch = self._channels.get(target)
+    async def _stub(self, url: str) -> pb_grpc.LeaseStub:
+        ch = self._channels.get(url)
         if ch is None:
-            ch = grpc.aio.insecure_channel(target)
-            self._channels[target] = ch
+            try:
+                await self.tls.prepare(url)
+            except (OSError, TimeoutError, ssl.SSLError, ValueError) as err:
+                raise ForwardError(f"pinning the certificate of {url}: {err}") from None
+            ch = self.tls.channel(url)
+            self._channels[url] = ch
         return pb_grpc.LeaseStub(ch)  # type: ignore[no-untyped-call]
 
     async def renew(self, url: str, lease_id: int, timeout: float) -> int:
         """The TTL the leader at `url` renewed `lease_id` to; 0 if it has no such lease."""
-        call = self._stub(url).LeaseKeepAlive(metadata=_METADATA, timeout=timeout)
+        call = (await self._stub(url)).LeaseKeepAlive(metadata=_METADATA, timeout=timeout)
         try:
             await call.write(pb.LeaseKeepAliveRequest(ID=lease_id))
             resp = await call.read()
@@ -74,7 +82,8 @@ class LeaderForwarder:
     ) -> pb.LeaseTimeToLiveResponse:
         """The leader's answer (TTL -1 if it has no such lease)."""
         try:
-            resp: pb.LeaseTimeToLiveResponse = await self._stub(url).LeaseTimeToLive(
+            stub = await self._stub(url)
+            resp: pb.LeaseTimeToLiveResponse = await stub.LeaseTimeToLive(
                 r, metadata=_METADATA, timeout=timeout
             )
         except grpc.aio.AioRpcError as err:
