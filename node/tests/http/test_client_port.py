@@ -100,7 +100,7 @@ def test_malformed_request_gets_400_and_port_keeps_serving(
 
 
 def test_metrics_listener_serves_http_only(cluster: tuple[LocalCluster, int]) -> None:
-    c, mport = cluster
+    _, mport = cluster
     with socket.create_connection(("127.0.0.1", mport)) as s:
         s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\nGET /v3/kv/range HTTP/1.1\r\n\r\n")
         got = _recv_responses(s, 2)
