@@ -154,7 +154,8 @@ class _Front(asyncio.Protocol):
         b = self.backend
         if b is not None and b.transport is not None and b.transport.can_write_eof():
             b.transport.write_eof()
-            return True
+            # A TLS transport cannot stay half-open (asyncio warns); it closes instead.
+            return self.transport is not None and self.transport.can_write_eof()
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
