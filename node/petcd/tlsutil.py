@@ -55,17 +55,22 @@ from petcd.logutil import Logger
 __all__ = [
     "GrpcClientTLS",
     "NotPinnedError",
+    "ServerTLS",
     "TLSInfo",
     "apply_auto_tls",
     "check_listen_urls",
     "client_tls_info",
+    "configure",
     "is_secure",
+    "peer_dial_context",
     "peer_tls_info",
     "self_cert",
 ]
 
-ALPN_CLIENT_PORT = ["h2", "http/1.1"]
-"""ALPN on the client port: gRPC clients ask for h2; HTTP/1.1 clients may ask for either."""
+ALPN_CLIENT_PORT = ["http/1.1", "h2"]
+"""ALPN on the client port, in the server's order of preference: a client offering both
+(curl, browsers) gets HTTP/1.1, which the client-port front serves itself; gRPC clients offer
+only h2 and get it (their HTTP/2 is spliced to the gRPC server)."""
 
 
 def is_secure(url: str) -> bool:
@@ -245,6 +250,55 @@ def apply_auto_tls(
     return replace(
         info, cert_file=cert, key_file=key, client_cert_file=cert, client_key_file=key,
         self_cert=True,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ServerTLS:
+    """A member's TLS for both sides, after auto TLS."""
+
+    client: TLSInfo
+    peer: TLSInfo
+
+
+def configure(cfg: Config, logger: Logger) -> ServerTLS:
+    """Everything etcd does about TLS before it listens (``configurePeerListeners`` then
+    ``configureClientListeners``): auto TLS, "starting with ... TLS" logs, per-URL checks,
+    loading every file. Raises ConfigError with etcd's messages."""
+    fixtures = Path(cfg.data_dir or f"{cfg.name}.etcd") / "fixtures"
+    sides: list[TLSInfo] = []
+    for side, info, auto, urls in (
+        ("peer", peer_tls_info(cfg), cfg.peer_auto_tls, cfg.listen_peer_urls),
+        ("client", client_tls_info(cfg), cfg.auto_tls, cfg.listen_client_urls),
+    ):
+        info = apply_auto_tls(
+            info, auto, urls, fixtures / side, cfg.self_signed_cert_validity, logger, side
+        )
+        if not info.empty():
+            logger.info(
+                f"starting with {side} TLS",
+                **{"tls-info": _describe(info), "cipher-suites": list(cfg.cipher_suites)},
+            )
+        check_listen_urls(info, urls, side, logger)
+        info.validate()
+        sides.append(info)
+    return ServerTLS(client=sides[1], peer=sides[0])
+
+
+def peer_dial_context(cfg: Config) -> ssl.SSLContext:
+    """The context a member dials peers with before its transport exists (joining: GET
+    /members); with ``--peer-auto-tls`` and no certs it does not verify, as etcd."""
+    info = peer_tls_info(cfg)
+    if cfg.peer_auto_tls and info.empty():
+        info = replace(info, self_cert=True)
+    return info.client_context()
+
+
+def _describe(info: TLSInfo) -> str:
+    return (
+        f"cert = {info.cert_file}, key = {info.key_file}, client-cert={info.client_cert_file}, "
+        f"client-key={info.client_key_file}, trusted-ca = {info.trusted_ca_file}, "
+        f"client-cert-auth = {str(info.client_cert_auth).lower()}, crl-file = {info.crl_file}"
     )
 
 
