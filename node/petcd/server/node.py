@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from petcd import ids
+from petcd import ids, tlsutil
 from petcd.config import Config
 from petcd.grpc_api.server import start_client_server
 from petcd.logutil import Logger
@@ -31,6 +31,7 @@ def _members_json(server: EtcdServer) -> list[dict[str, Any]]:
 
 async def run(cfg: Config, logger: Logger) -> None:
     """Serve until the member is removed or the task is cancelled (SIGTERM/SIGINT)."""
+    tls = tlsutil.configure(cfg, logger)
     opened = await open_member(cfg)
     mid = opened.member_id
     log = logger.with_(**{"local-member-id": ids.format_id(mid)})
@@ -51,6 +52,11 @@ async def run(cfg: Config, logger: Logger) -> None:
     if "experimental-watch-progress-notify-interval" in cfg.explicit:
         server.watch_progress_notify_interval = cfg.experimental_watch_progress_notify_interval
     install_all(server)
+    # Followers dial the leader's client URL with the client-side TLS (see tlsutil).
+    server.leader_channels.tls.info = tls.client
+    forwarder = getattr(getattr(server, "leases", None), "forwarder", None)
+    if forwarder is not None:
+        forwarder.tls.info = tls.client
     alarms.configure(server, cfg.quota_backend_bytes)
     v2_server.configure(server, cfg.enable_v2)
     log.info(
@@ -79,13 +85,14 @@ async def run(cfg: Config, logger: Logger) -> None:
         is_id_removed=lambda pid: pid in server.membership.removed,
         on_removed=on_removed,
         versions={"etcdserver": SERVER_VERSION, "etcdcluster": "3.5.0"},
+        tls=tls.peer,
     )
     for m in server.membership.sorted_members():
         transport.add_peer(m.id, m.peer_urls)
     await transport.start()
     server.start(transport)
     grpc_server = await start_client_server(
-        server, cfg.listen_client_urls, cfg.listen_metrics_urls
+        server, cfg.listen_client_urls, cfg.listen_metrics_urls, tls=tls.client
     )
     log.info(
         "serving client traffic",
