@@ -19,6 +19,7 @@ from petcd.raft.types import ConfChange, ConfChangeType, ConfState, Entry, Entry
 from petcd.server.membership import Member, Membership
 from petcd.storage.backend import Backend
 from petcd.storage.raft_log import DurableRaftStorage
+from petcd.tlsutil import peer_dial_context
 from petcd.transport.http import fetch_members
 from petcd.v2.bootstrap import resolve_initial_cluster
 
@@ -138,7 +139,7 @@ def _bootstrap_new(cfg: Config, kv_path: Path, wal_path: Path) -> Opened:
 async def _join_existing(cfg: Config, kv_path: Path, wal_path: Path) -> Opened:
     cluster = verify_join_existing(cfg)
     peer_urls = [u for name, urls in cluster.items() if name != cfg.name for u in urls]
-    cid, infos = await fetch_members(peer_urls)
+    cid, infos = await fetch_members(peer_urls, tls=peer_dial_context(cfg))
     members = [
         Member(
             int(i["id"]),
