@@ -88,7 +88,11 @@ def get_workload(name: str, opts: WorkloadOptions) -> Workload:
         from jepsen_style.workloads.watch import WatchWorkload
 
         return WatchWorkload(opts)
+    if name == "set":
+        from jepsen_style.workloads.set import SetWorkload
+
+        return SetWorkload(opts)
     raise ValueError(f"unknown workload {name!r} (known: {', '.join(WORKLOADS)})")
 
 
-WORKLOADS = ("register", "watch")
+WORKLOADS = ("register", "watch", "set")
