@@ -43,6 +43,8 @@ class Cluster(ABC):
 
     impl: Impl
     members: list[Member]
+    ctl_args: tuple[str, ...] = ()
+    """etcdctl flags every harness etcdctl call carries (TLS: --cacert/--cert/--key)."""
 
     # ---- process control (backend-specific) -------------------------------------------------
 
@@ -112,6 +114,7 @@ class Cluster(ABC):
     def ctl(self, members: Sequence[Member] | None = None, **kw: Any) -> Etcdctl:
         """An etcdctl 3.5.1 bound to `members` (default: all)."""
         ms = self.members if members is None else members
+        kw.setdefault("global_args", self.ctl_args)
         return Etcdctl([m.client_url for m in ms], binary=kw.pop("binary", etcdctl_35()), **kw)
 
     def status(self, member: Member) -> dict[str, Any] | None:

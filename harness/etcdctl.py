@@ -56,14 +56,19 @@ class Etcdctl:
         binary: Path | None = None,
         command_timeout: str = "5s",
         timeout: float = 30.0,
+        global_args: Sequence[str] = (),
     ) -> None:
+        """`global_args` go before every command (e.g. `--cacert=... --cert=... --key=...`)."""
         self.binary = binary if binary is not None else etcdctl_35()
         self.endpoints = list(endpoints)
         self.command_timeout = command_timeout
         self.timeout = timeout
+        self.global_args = tuple(global_args)
 
     def with_endpoints(self, endpoints: Sequence[str]) -> Etcdctl:
-        return Etcdctl(endpoints, self.binary, self.command_timeout, self.timeout)
+        return Etcdctl(
+            endpoints, self.binary, self.command_timeout, self.timeout, self.global_args
+        )
 
     def __call__(
         self,
@@ -78,6 +83,7 @@ class Etcdctl:
             f"--endpoints={','.join(eps)}",
             f"--command-timeout={self.command_timeout}",
             "--dial-timeout=2s",
+            *self.global_args,
             *args,
         ]
         env = {k: v for k, v in os.environ.items() if not k.startswith("ETCDCTL_")}

@@ -87,7 +87,12 @@ class LocalCluster(Cluster):
         election_ms: int = 1000,
         name_prefix: str = "m",
         extra_args: tuple[str, ...] = (),
+        client_scheme: str = "http",
+        peer_scheme: str = "http",
+        ctl_args: tuple[str, ...] = (),
     ) -> None:
+        """`client_scheme`/`peer_scheme` ("http" or "https") shape every member's URLs (TLS
+        flags go in `extra_args`); `ctl_args` are passed to the harness's own etcdctl calls."""
         self.impl = get_impl(impl) if isinstance(impl, str) else impl
         self._own_root = root is None
         self.root = Path(tempfile.mkdtemp(prefix=f"petcd-{self.impl.name}-")) if root is None else Path(root)
@@ -95,6 +100,9 @@ class LocalCluster(Cluster):
         self.heartbeat_ms = heartbeat_ms
         self.election_ms = election_ms
         self.extra_args = extra_args
+        self.client_scheme = client_scheme
+        self.peer_scheme = peer_scheme
+        self.ctl_args = ctl_args
         self.token = f"{self.impl.name}-{uuid.uuid4().hex[:12]}"
         self._procs: dict[str, _Proc] = {}
         self._ports: list[int] = []
@@ -110,7 +118,11 @@ class LocalCluster(Cluster):
             raise ValueError(f"port layout must be 'auto' or 'default', not {port_layout!r}")
         for i, (cport, pport) in enumerate(pairs, start=1):
             self.members.append(
-                Member(f"{name_prefix}{i}", f"http://127.0.0.1:{cport}", f"http://127.0.0.1:{pport}")
+                Member(
+                    f"{name_prefix}{i}",
+                    f"{client_scheme}://127.0.0.1:{cport}",
+                    f"{peer_scheme}://127.0.0.1:{pport}",
+                )
             )
         initial = self.initial_cluster()
         for m in self.members:
@@ -293,7 +305,11 @@ class LocalCluster(Cluster):
     def plan_member(self, name: str) -> Member:
         if any(m.name == name for m in self.members):
             raise ValueError(f"member name {name!r} already used")
-        return Member(name, f"http://127.0.0.1:{self._port()}", f"http://127.0.0.1:{self._port()}")
+        return Member(
+            name,
+            f"{self.client_scheme}://127.0.0.1:{self._port()}",
+            f"{self.peer_scheme}://127.0.0.1:{self._port()}",
+        )
 
     def join(self, member: Member, initial_cluster: str) -> None:
         self._initial[member.name] = (initial_cluster, "existing")
@@ -316,6 +332,9 @@ class LocalCluster(Cluster):
             "heartbeat_ms": self.heartbeat_ms,
             "election_ms": self.election_ms,
             "extra_args": list(self.extra_args),
+            "client_scheme": self.client_scheme,
+            "peer_scheme": self.peer_scheme,
+            "ctl_args": list(self.ctl_args),
             "members": [asdict(m) for m in self.members],
             "pids": {name: p.pid for name, p in self._procs.items()},
             "initial": self._initial,
@@ -334,6 +353,9 @@ class LocalCluster(Cluster):
         self.heartbeat_ms = int(state["heartbeat_ms"])
         self.election_ms = int(state["election_ms"])
         self.extra_args = tuple(state["extra_args"])
+        self.client_scheme = str(state.get("client_scheme", "http"))
+        self.peer_scheme = str(state.get("peer_scheme", "http"))
+        self.ctl_args = tuple(state.get("ctl_args", ()))
         self.token = state["token"]
         self.members = [Member(**m) for m in state["members"]]
         self._initial = {k: (v[0], v[1]) for k, v in state["initial"].items()}
