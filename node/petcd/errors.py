@@ -102,6 +102,7 @@ TIMEOUT_DUE_TO_LEADER_FAIL = _e(
 TIMEOUT_DUE_TO_CONNECTION_LOST = _e(
     _UN, "etcdserver: request timed out, possibly due to connection lost"
 )
+TIMEOUT_LEADER_TRANSFER = _e(_UN, "etcdserver: request timed out, leader transfer took too long")
 UNHEALTHY = _e(_UN, "etcdserver: unhealthy cluster")
 CORRUPT = _e(grpc.StatusCode.DATA_LOSS, "etcdserver: corrupt cluster")
 NOT_SUPPORTED_FOR_LEARNER = _e(_UN, "etcdserver: rpc not supported for learner")

@@ -155,13 +155,13 @@ class ServerCollector(Collector):
         changes = CounterMetricFamily(
             "etcd_server_leader_changes_seen", "The number of leader changes seen."
         )
-        changes.add_metric([], float(getattr(s, "_leader_changes", 0)))
+        changes.add_metric([], float(s.leader_changes))
         yield changes
         yield _gauge("etcd_server_proposals_committed_total",
                      "The total number of consensus proposals committed.", st.hard_state.commit)
         yield _gauge("etcd_server_proposals_applied_total",
                      "The total number of consensus proposals applied.", s.applied_index)
-        pending = len(getattr(s.wait, "_futures", ()))
+        pending = len(s.wait)
         yield _gauge("etcd_server_proposals_pending",
                      "The current number of pending proposals to commit.", pending)
         yield _gauge("etcd_server_id", "Server or member ID in hexadecimal format. 1 for "

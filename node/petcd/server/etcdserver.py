@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from google.protobuf.message import DecodeError, Message
 
-from petcd import errors
+from petcd import errors, metrics
 from petcd.api.etcdserverpb import rpc_pb2 as pb
 from petcd.api.petcdpb import internal_pb2 as ipb
 from petcd.logutil import Logger
@@ -117,7 +117,7 @@ class EtcdServer:
         self.applied_wait = IndexWait()
         self.applied_wait.index = self.applied_index
         self._has_leader = asyncio.Event()
-        self._leader_changes = 0
+        self.leader_changes = 0
         self._req_seq = (member_id & 0xFFFF) << 48 | (int(time.time() * 1000) & 0xFFFFFFFFFF) << 8
         self._read_waiters: dict[bytes, asyncio.Future[int]] = {}
         self._pending_read: asyncio.Future[None] | None = None
@@ -267,6 +267,7 @@ class EtcdServer:
             self.driver.call(lambda: self.rn.propose(data))
         except ProposalDroppedError:
             self.wait.cancel(rid)
+            metrics.PROPOSALS_FAILED.inc()
             raise errors.TIMEOUT from None
         return await self._await_result(rid, fut, deadline)
 
@@ -282,6 +283,7 @@ class EtcdServer:
             self.driver.call(lambda: self.rn.propose_conf_change(build()))
         except ProposalDroppedError:
             self.wait.cancel(rid)
+            metrics.PROPOSALS_FAILED.inc()
             raise errors.TIMEOUT from None
         return await self._await_result(rid, fut, deadline)
 
@@ -292,6 +294,7 @@ class EtcdServer:
             result = await fut
         except TimeoutError:
             self.wait.cancel(rid)
+            metrics.PROPOSALS_FAILED.inc()
             raise errors.TIMEOUT from None
         finally:
             timer.cancel()
@@ -420,7 +423,7 @@ class EtcdServer:
         self.term = self.rn.status().hard_state.term
         if ss.lead != self.leader_id:
             if ss.lead != 0:
-                self._leader_changes += 1
+                self.leader_changes += 1
             self.log.info("raft leader changed", leader=f"{ss.lead:x}", term=self.term)
         self.leader_id = ss.lead
         is_leader = ss.lead == self.id

@@ -40,10 +40,6 @@ DIGEST_LEN = 32
 CHUNK = 32 * 1024
 """Bytes per Snapshot message (etcd's snapshotSendBufferSize)."""
 
-TIMEOUT_LEADER_TRANSFER = errors.EtcdError(
-    grpc.StatusCode.UNAVAILABLE,
-    "etcdserver: request timed out, leader transfer took too long",
-)
 """etcd's ErrTimeoutLeaderTransfer (belongs in petcd.errors; kept here until moved)."""
 
 _HASH_SKIP_BUCKETS = frozenset({buckets.META.id, buckets.RAFT_ENTRIES.id, buckets.RAFT_STATE.id})
@@ -81,9 +77,7 @@ def read_snapshot_file(data: bytes, skip_hash_check: bool = False) -> bytes:
         if not skip_hash_check and hashlib.sha256(body).digest() != digest:
             raise SnapshotFileError("expected sha256 [...]; got [...]: snapshot file corrupted")
     elif not skip_hash_check:
-        raise SnapshotFileError(
-            "snapshot missing hash but --skip-hash-check=false"
-        )
+        raise SnapshotFileError("snapshot missing hash but --skip-hash-check=false")
     else:
         body = data
     head = len(FILE_MAGIC) + 8
@@ -126,18 +120,11 @@ def backend_hash(server: EtcdServer) -> int:
     the Raft log buckets, so members at the same applied index report the same hash.
     """
     crc = 0
-    # A LevelDB snapshot gives one consistent view across buckets (Backend has no API for a
-    # multi-bucket snapshot iterator yet; see the report).
-    db = server.backend._db
-    snap = db.snapshot()
-    try:
-        for k, v in snap.iterator():
-            if k[0] in _HASH_SKIP_BUCKETS:
-                continue
-            crc = crc32c.crc32c(k, crc)
-            crc = crc32c.crc32c(v, crc)
-    finally:
-        snap.close()
+    for k, v in server.backend.iterate_snapshot():
+        if k[0] in _HASH_SKIP_BUCKETS:
+            continue
+        crc = crc32c.crc32c(k, crc)
+        crc = crc32c.crc32c(v, crc)
     return crc
 
 
@@ -149,34 +136,9 @@ async def hash_backend(server: EtcdServer) -> pb.HashResponse:
     return server.header(pb.HashResponse(hash=h), rev)
 
 
-_DEFRAG_LOW = b"\x00petcd-defrag"
-_DEFRAG_HIGH = b"\xffpetcd-defrag"
-
-
 def compact_backend(server: EtcdServer) -> None:
-    """Rewrite every LevelDB table, dropping deleted and overwritten data.
-
-    Two LevelDB traps: plyvel's `compact_range()` without bounds passes empty slices, not
-    NULL, so it compacts nothing but the memtable (hence explicit bounds); and CompactRange
-    never rewrites the deepest level holding files, so tombstones written by an MVCC
-    compaction could survive there with the space they hold. After a first pass flushes the
-    memtable, two sentinel keys outside every bucket, one below and one above all keys, make the
-    flushed memtable overlap every table, so the manual compaction merges all levels down and
-    drops what is obsolete; the sentinels are deleted again before returning.
-
-    Runs on the event loop thread, blocking the member like etcd's defrag blocks its backend:
-    nothing else (apply, Raft snapshots, Snapshot RPCs starting) can observe the sentinels.
-    """
-    db = server.backend._db  # Backend has no defragment(); see the report's proposed diff
-    bounds = {"start": b"\x00", "stop": b"\xff" * 16}
-    db.compact_range(**bounds)  # flush the memtable: the sentinels must land in a new table
-    db.put(_DEFRAG_LOW, b"")
-    db.put(_DEFRAG_HIGH, b"")
-    try:
-        db.compact_range(**bounds)
-    finally:
-        db.delete(_DEFRAG_LOW)
-        db.delete(_DEFRAG_HIGH)
+    """Defragment the state machine's LevelDB (see `Backend.compact_range`)."""
+    server.backend.compact_range()
 
 
 async def defragment(server: EtcdServer) -> pb.DefragmentResponse:
@@ -230,7 +192,7 @@ async def move_leader(server: EtcdServer, target: int) -> pb.MoveLeaderResponse:
     # etcd polls the leader once per tick too: leadership arrives through Raft messages.
     while server.leader_id != target:
         if loop.time() >= deadline:
-            raise TIMEOUT_LEADER_TRANSFER
+            raise errors.TIMEOUT_LEADER_TRANSFER
         await asyncio.sleep(tick)
     server.log.info("leadership transfer finished", **{"new-leader-member-id": f"{target:x}"})
     return server.header(pb.MoveLeaderResponse())

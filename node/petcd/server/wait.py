@@ -20,6 +20,10 @@ class Wait:
     def __init__(self) -> None:
         self._futures: dict[int, asyncio.Future[Any]] = {}
 
+    def __len__(self) -> int:
+        """Proposals still waiting for their apply result (etcd's proposals_pending)."""
+        return len(self._futures)
+
     def register(self, request_id: int) -> asyncio.Future[Any]:
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._futures[request_id] = fut

@@ -36,6 +36,10 @@ _DIGEST_LEN = 32
 RAFT_BUCKETS = frozenset({buckets.RAFT_ENTRIES.id, buckets.RAFT_STATE.id})
 
 
+_DEFRAG_LOW = b"\x00petcd-defrag"
+_DEFRAG_HIGH = b"\xffpetcd-defrag"
+
+
 class SnapshotFormatError(ValueError):
     """The bytes given to `restore_from_bytes` are not an intact petcd backend snapshot."""
 
@@ -158,8 +162,36 @@ class Backend:
         return n
 
     def compact_range(self) -> None:
-        """Rewrite all tables, dropping deleted and overwritten data (etcd's defragment)."""
-        self._db.compact_range()
+        """Rewrite every table, dropping deleted and overwritten data (etcd's defragment).
+
+        Two LevelDB traps: plyvel's `compact_range()` without bounds passes empty slices, not
+        NULL, so it compacts nothing but the memtable (hence explicit bounds); and CompactRange
+        never rewrites the deepest level holding files, so tombstones could survive there with
+        the space they hold. After a first pass flushes the memtable, two sentinel keys below
+        and above every bucket make the flushed memtable overlap every table, so the manual
+        compaction merges all levels down; the sentinels are deleted before returning.
+
+        Callers must keep other writers and snapshot takers out meanwhile (the server runs it
+        on its event loop thread, blocking the member as etcd's defrag blocks its backend).
+        """
+        db = self._db
+        bounds = {"start": b"\x00", "stop": b"\xff" * 16}
+        db.compact_range(**bounds)
+        db.put(_DEFRAG_LOW, b"")
+        db.put(_DEFRAG_HIGH, b"")
+        try:
+            db.compact_range(**bounds)
+        finally:
+            db.delete(_DEFRAG_LOW)
+            db.delete(_DEFRAG_HIGH)
+
+    def iterate_snapshot(self) -> Iterator[tuple[bytes, bytes]]:
+        """Every (raw key, value) pair, bucket prefix included, from one point-in-time view."""
+        snap = self._db.snapshot()
+        try:
+            yield from snap.iterator()
+        finally:
+            snap.close()
 
     def close(self) -> None:
         if not self._closed:
