@@ -75,8 +75,10 @@ def put(url: str, path: str, value: str) -> int:
         conn.close()
 
 
-def wait_members(url: str, n: int, timeout: float = 60) -> list[dict[str, object]]:
-    """Poll /v2/members... of the v3 JSON gateway until `n` started members are listed."""
+def wait_members(url: str, n: int, timeout: float = 60, names: set[str] | None = None
+                 ) -> list[dict[str, object]]:
+    """Poll the v3 JSON gateway's member list until `n` started members are listed (with
+    exactly `names`, when given: members publish their names after they start)."""
     deadline = time.monotonic() + timeout
     last: object = None
     while time.monotonic() < deadline:
@@ -89,7 +91,8 @@ def wait_members(url: str, n: int, timeout: float = 60) -> list[dict[str, object
             conn.close()
             members = doc.get("members", [])
             last = members
-            if len(members) == n and all(m.get("name") for m in members):
+            got = {m.get("name") for m in members}
+            if len(members) == n and all(got) and (names is None or got == names):
                 return list(members)
         except (OSError, ValueError, http.client.HTTPException) as exc:
             last = exc

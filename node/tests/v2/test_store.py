@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import pytest
 from petcd.v2 import errors as e2
@@ -45,13 +46,14 @@ def test_compare_failures_name_both_sides() -> None:
 def test_directory_rules() -> None:
     s = _store()
     s.set("/d/x", False, "1", 0, False)
-    for call, code in (
+    calls: list[tuple[Callable[[], object], int]] = [
         (lambda: s.delete("/d", False, False), e2.NOT_FILE),
         (lambda: s.delete("/d", True, False), e2.DIR_NOT_EMPTY),
         (lambda: s.set("/d/x/y", False, "v", 0, False), e2.NOT_DIR),
         (lambda: s.set("/", False, "v", 0, False), e2.ROOT_RONLY),
         (lambda: s.get("/nope", False, False), e2.KEY_NOT_FOUND),
-    ):
+    ]
+    for call, code in calls:
         with pytest.raises(V2Error) as err:
             call()
         assert err.value.code == code
