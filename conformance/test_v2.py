@@ -36,7 +36,8 @@ def url(v2: LocalCluster) -> str:
 @pytest.fixture
 def k(request: pytest.FixtureRequest) -> str:
     """A key prefix of this test's own."""
-    return "/v2/keys/" + request.node.name.replace("[", "_").replace("]", "").replace("-", "_")
+    name: str = request.node.name
+    return "/v2/keys/" + name.replace("[", "_").replace("]", "").replace("-", "_")
 
 
 def _ok(r: Reply, status: int = 200) -> Any:

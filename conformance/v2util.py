@@ -36,7 +36,7 @@ def call(url: str, method: str, path: str, form: dict[str, str] | None = None,
          content_type: str | None = None, timeout: float = 15) -> Reply:
     """One request; `form` is sent urlencoded in the body as `curl -d` does."""
     parts = urlsplit(url)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=timeout)
     headers: dict[str, str] = {}
     if form is not None:
         body = urlencode(form).encode()
