@@ -14,6 +14,7 @@ import asyncio
 import email.utils
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from urllib.parse import parse_qs, urlsplit
 
 MAX_HEADER_BYTES = 64 * 1024
@@ -25,12 +26,7 @@ CORS_HEADERS = (
 TEXT = "text/plain; charset=utf-8"
 JSON = "application/json"
 
-_REASONS = {
-    200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-    405: "Method Not Allowed", 408: "Request Timeout", 409: "Conflict", 411: "Length Required",
-    413: "Request Entity Too Large", 429: "Too Many Requests", 500: "Internal Server Error",
-    501: "Not Implemented", 503: "Service Unavailable", 504: "Gateway Timeout",
-}
+_REASONS = {status.value: status.phrase for status in HTTPStatus}
 
 
 class BadRequest(Exception):
@@ -118,7 +114,7 @@ async def _read_request(reader: asyncio.StreamReader, max_body: int) -> Request 
             raise BadRequest("malformed header line")
         headers[name.strip().lower()] = value.strip()
     parts = urlsplit(target)
-    req = Request(method, parts.path or "/", parse_qs(parts.query), version, headers)
+    req = Request(method, parts.path or "/", parse_qs(parts.query, keep_blank_values=True), version, headers)
     if "chunked" in headers.get("transfer-encoding", "").lower():
         req.body = await _read_chunked(reader, max_body)
     elif "content-length" in headers:

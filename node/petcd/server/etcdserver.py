@@ -155,6 +155,8 @@ class EtcdServer:
         """Called after the state machine was replaced by a snapshot from the leader."""
         self._task_factories: list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = []
         self.is_leader = False
+        self.auto_compaction: tuple[str, str] = ("periodic", "0")
+        """(--auto-compaction-mode, --auto-compaction-retention)."""
         self.watch_progress_notify_interval: float | None = None
         """--experimental-watch-progress-notify-interval when given (the watch hub's default
         otherwise)."""

@@ -51,6 +51,7 @@ async def run(cfg: Config, logger: Logger) -> None:
     )
     if "experimental-watch-progress-notify-interval" in cfg.explicit:
         server.watch_progress_notify_interval = cfg.experimental_watch_progress_notify_interval
+    server.auto_compaction = (cfg.auto_compaction_mode, cfg.auto_compaction_retention)
     install_all(server)
     # Followers dial the leader's client URL with the client-side TLS (see tlsutil).
     server.leader_channels.tls.info = tls.client
