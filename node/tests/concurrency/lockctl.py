@@ -65,8 +65,8 @@ def _emit(doc: dict[str, Any]) -> None:
 def run(endpoint: str, op: str, args: dict[str, Any]) -> None:
     timeout = args.get("timeout")
     with grpc.insecure_channel(endpoint) as ch:
-        lock = lpb_grpc.LockStub(ch)
-        elect = epb_grpc.ElectionStub(ch)
+        lock = lpb_grpc.LockStub(ch)  # type: ignore[no-untyped-call]
+        elect = epb_grpc.ElectionStub(ch)  # type: ignore[no-untyped-call]
         name = str(args.get("name", "")).encode()
         try:
             if op == "lock":
