@@ -124,6 +124,21 @@ class Run:
     seconds_per_cell: float
     cells: list[Cell] = field(default_factory=list)
     failures: dict[str, str] = field(default_factory=dict)
+    peak_rss_mib: dict[str, list[float]] = field(default_factory=dict)
+    """Per implementation, each member's peak resident memory over the whole run (VmHWM)."""
+
+
+def _peak_rss_mib(pid: int | None) -> float:
+    """VmHWM of a live process in MiB (0 when it cannot be read, e.g. not on Linux)."""
+    if pid is None:
+        return 0.0
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0.0
 
 
 def _pct(sorted_vals: list[float], q: float) -> float:
@@ -215,6 +230,13 @@ def _table(run: Run, impls: list[str]) -> str:
             a, b = rates
             row += f" | {a / b:14.3f}" if a is not None and b else f" | {'n/a':>14}"
         lines.append(row)
+    mem = {impl: max(v) for impl, v in run.peak_rss_mib.items() if v and max(v) > 0}
+    if mem:
+        parts = [f"{impl} {mib:.0f} MiB" for impl, mib in mem.items()]
+        line = "peak RSS of the largest member: " + ", ".join(parts)
+        if len(impls) == 2 and all(i in mem for i in impls):
+            line += f"  ({impls[0]}/{impls[1]} = {mem[impls[0]] / mem[impls[1]]:.2f})"
+        lines.append(line)
     for impl, why in run.failures.items():
         lines.append(f"{impl}: not measured: {why}")
     return "\n".join(lines) + "\n"
@@ -244,6 +266,7 @@ def main(argv: list[str] | None = None) -> int:
             cluster.start()
             cluster.wait_healthy(timeout=60)
             asyncio.run(_bench_cluster(cluster.endpoints, impl, inflight, args.seconds, run, stubs))
+            run.peak_rss_mib[impl] = [_peak_rss_mib(cluster.pid(m)) for m in cluster.members]
         except (ClusterError, OSError) as exc:
             why = str(exc).splitlines()[0]
             run.failures[impl] = why
