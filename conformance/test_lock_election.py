@@ -21,7 +21,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ import pytest
 from conformance.util import unb64
 from harness.cluster import Cluster
 from harness.etcdctl import Etcdctl
+from harness.local import LocalCluster
 
 LOCKCTL = Path(__file__).resolve().parents[1] / "node" / "tests" / "concurrency" / "lockctl.py"
 DEADLINE = 20.0
@@ -509,3 +510,37 @@ def test_etcdctl_observer_sees_grpc_campaigns(
     assert (observer.line(), observer.line()) == (leader["key"], "y")
     observer.signal(signal.SIGINT)
     observer.exits_ok()
+
+
+QUOTA = 2_000_000
+BIG = "v" * 100_000
+MAX_FILL_PUTS = 200
+NOSPACE = "etcdserver: mvcc: database space exceeded"
+
+
+def test_grpc_lock_and_campaign_refused_without_space(
+    target: str, cluster_factory: Callable[..., LocalCluster]
+) -> None:
+    c = cluster_factory(3, extra_args=(f"--quota-backend-bytes={QUOTA}",))
+    ctl = c.ctl()
+    clients = Clients(c, ctl)
+    try:
+        lease = grant(ctl, 600)
+        held = clients.ok("lock", name="/q/l", lease=lease)
+        leader = clients.ok("campaign", name="/q/e", lease=lease, value="v")["leader"]
+        for i in range(MAX_FILL_PUTS):
+            if not ctl("put", f"/fill/{i}", BIG).ok:
+                break
+        else:
+            raise AssertionError(f"no NOSPACE after {MAX_FILL_PUTS} puts of 100 kB")
+        # every write of etcd's in-process client goes through its quota check
+        unknown(clients.lockctl("lock", name="/q/l2", lease=lease), NOSPACE)
+        unknown(clients.lockctl("lock", name="/q/l2"), NOSPACE)  # the session's lease grant
+        unknown(clients.lockctl("campaign", name="/q/e", lease=lease, value="w"), NOSPACE)
+        unknown(clients.lockctl("proclaim", leader=leader, value="w"), NOSPACE)
+        # reads and deletes still work
+        assert clients.ok("leader", name="/q/e")["kv"]["value"] == "v"
+        clients.ok("unlock", key=held["key"])
+        assert keys(ctl, "/q/l/") == []
+    finally:
+        clients.close()

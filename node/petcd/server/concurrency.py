@@ -38,6 +38,7 @@ from petcd import errors
 from petcd.api.etcdserverpb import rpc_pb2 as pb
 from petcd.api.mvccpb import kv_pb2 as mvccpb
 from petcd.mvcc.kv import EventType
+from petcd.server import alarms
 from petcd.server.applier import to_pb_kv
 from petcd.server.watch_hub import WatchStream, hub_of
 from petcd.server.watcher import WatchResponse, WatchSpec
@@ -142,8 +143,21 @@ class Concurrency:
         ops: LeaseOps | None = getattr(self.s, "leases", None)
         if ops is None:
             raise errors.NOT_CAPABLE
-        resp = await ops.grant(pb.LeaseGrantRequest(TTL=SESSION_TTL))
+        req = pb.LeaseGrantRequest(TTL=SESSION_TTL)
+        await self._check_quota(req)
+        resp = await ops.grant(req)
         return int(resp.ID)
+
+    async def _check_quota(self, req: pb.TxnRequest | pb.LeaseGrantRequest) -> None:
+        # etcd's in-process client reaches KV and Lease through its quota wrappers
+        a = alarms.get(self.s)
+        if a is not None:
+            await a.check_write(req)
+
+    async def _txn(self, req: pb.TxnRequest) -> pb.TxnResponse:
+        """`server.txn` behind the quota check, as every Txn of etcd's in-process client."""
+        await self._check_quota(req)
+        return await self.s.txn(req)
 
     def header(self, rev: int) -> pb.ResponseHeader:
         """A response header of this member at revision `rev`."""
@@ -193,7 +207,7 @@ class Concurrency:
         pfx = name + b"/"
         key = contender_key(name, lease)
         owner = _get(_prefix_range(pfx, descend=False))
-        resp = await self.s.txn(
+        resp = await self._txn(
             pb.TxnRequest(
                 compare=[_created_is(key, 0)],
                 success=[_put(key, b"", lease), owner],
@@ -238,7 +252,7 @@ class Concurrency:
         lease = await self.session_lease(lease)
         pfx = name + b"/"
         key = contender_key(name, lease)
-        resp = await self.s.txn(
+        resp = await self._txn(
             pb.TxnRequest(
                 compare=[_created_is(key, 0)],
                 success=[_put(key, value, lease)],
@@ -275,7 +289,7 @@ class Concurrency:
         return await self._proclaim(LeaderKey(leader.name, leader.key, leader.rev, lease), value)
 
     async def _proclaim(self, claim: LeaderKey, value: bytes) -> pb.ResponseHeader:
-        resp = await self.s.txn(
+        resp = await self._txn(
             pb.TxnRequest(
                 compare=[_created_is(claim.key, claim.rev)],
                 success=[_put(claim.key, value, claim.lease)],
@@ -292,7 +306,7 @@ class Concurrency:
         return await self._resign(leader)
 
     async def _resign(self, claim: LeaderKey) -> pb.ResponseHeader:
-        resp = await self.s.txn(
+        resp = await self._txn(
             pb.TxnRequest(
                 compare=[_created_is(claim.key, claim.rev)],
                 success=[pb.RequestOp(request_delete_range=pb.DeleteRangeRequest(key=claim.key))],
