@@ -64,6 +64,8 @@ def _run(args: list[str], timeout: float = CLI_TIMEOUT, check: bool = True,
                              stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired as e:
         raise DockerError(f"{' '.join(args)}: timed out after {timeout}s") from e
+    except FileNotFoundError as e:
+        raise DockerError(f"{args[0]}: not installed") from e
     if check and res.returncode != 0:
         raise DockerError(f"{' '.join(args)} -> rc={res.returncode}\n{res.stderr.strip()}")
     return res
@@ -85,8 +87,7 @@ def engine_available() -> str | None:
 
 def compose_command() -> list[str]:
     """The compose CLI: the `docker compose` plugin if present, else `docker-compose`."""
-    res = subprocess.run(["docker", "compose", "version"], check=False, capture_output=True,
-                         text=True, timeout=20, stdin=subprocess.DEVNULL)
+    res = _run(["docker", "compose", "version"], timeout=20, check=False)
     if res.returncode == 0:
         return ["docker", "compose"]
     if shutil.which("docker-compose") is not None:

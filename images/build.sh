@@ -256,6 +256,12 @@ main() {
     command -v docker >/dev/null || die "docker CLI not found"
     docker version -f '{{.Server.Version}}' >/dev/null 2>&1 || die "Docker engine not reachable"
     local steps=("$@") t0
+    # One build at a time per checkout (parallel test workers may all ask for a missing image).
+    exec 9>"$IMGCACHE/.lock"
+    if ! flock -n 9; then
+        log "another images/build.sh is running; waiting for it"
+        flock 9
+    fi
     [[ ${#steps[@]} -gt 0 ]] || steps=(all)
     t0=$(date +%s)
     for s in "${steps[@]}"; do
