@@ -75,6 +75,12 @@ build_base() {
     if [[ ! -s "$tarball" || "$FORCE" == 1 ]]; then
         log "base: building $SUITE rootfs (${BASE_PACKAGES[*]}) from $sources; takes a few minutes"
         rm -f "$IMGCACHE"/rootfs-"$SUITE"-*.tar "$tarball.part"
+        if ! command -v mmdebstrap >/dev/null && ! command -v debootstrap >/dev/null \
+                && [[ $EUID -eq 0 ]] && command -v apt-get >/dev/null; then
+            log "base: installing mmdebstrap on the host (apt-get)"
+            apt-get install -y -q mmdebstrap >/dev/null \
+                || { apt-get update -qq && apt-get install -y -q mmdebstrap >/dev/null; }
+        fi
         if command -v mmdebstrap >/dev/null; then
             local include
             include=$(IFS=,; echo "${BASE_PACKAGES[*]}")
