@@ -18,7 +18,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 
-from petcd.grpc_api import election, interceptors, lease, lock, services
+from petcd.grpc_api import auth, election, interceptors, lease, lock, services
 from petcd.grpc_api.learner import LearnerInterceptor
 from petcd.grpc_api.watch import register as register_watch
 from petcd.http import client_router, metrics_router
@@ -35,6 +35,7 @@ REGISTRARS: list[Registrar] = [
     register_watch,
     lock.register,
     election.register,
+    auth.register,
 ]
 """Each service module's `register(grpc_server, etcd_server)`; add one line per module."""
 
@@ -99,6 +100,7 @@ async def start_client_server(
             interceptors.MetricsInterceptor(),
             LearnerInterceptor(server),
             interceptors.QuotaInterceptor(server),
+            auth.AuthInterceptor(server),
         ],
         options=[
             ("grpc.max_receive_message_length", server.max_request_bytes + GRPC_OVERHEAD_BYTES),

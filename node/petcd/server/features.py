@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from petcd import metrics
-from petcd.server import alarms, compactor, lease_ops
+from petcd.server import alarms, auth_ops, compactor, lease_ops
 from petcd.server.watch_hub import install as install_watch_hub
 from petcd.v2 import server as v2_server
 
@@ -28,6 +28,7 @@ INSTALLERS: list[Installer] = [
     metrics.install,
     v2_server.install,
     compactor.install,
+    auth_ops.install,
 ]
 
 
