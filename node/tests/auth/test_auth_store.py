@@ -6,6 +6,7 @@ table with an injected clock. Apply methods are driven exactly as the Raft apply
 from __future__ import annotations
 
 import base64
+import functools
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -68,7 +69,7 @@ def add_role(store: AuthStore, name: str, *perms: tuple[int, bytes, bytes]) -> N
     for typ, key, end in perms:
         perm = authpb.Permission(permType=typ, key=key, range_end=end)  # type: ignore[arg-type]
         req = pb.AuthRoleGrantPermissionRequest(name=name, perm=perm)
-        apply(store, lambda b, req=req: store.apply_role_grant_permission(req, b))
+        apply(store, functools.partial(store.apply_role_grant_permission, req))
 
 
 def grant(store: AuthStore, user: str, role: str) -> None:
@@ -325,7 +326,7 @@ def test_txn_checks_compares_both_branches_and_nested(store: AuthStore) -> None:
             ]
         ),
     ):
-        raises(errors.PERMISSION_DENIED, lambda bad=bad: store.check_txn(a, bad))
+        raises(errors.PERMISSION_DENIED, functools.partial(store.check_txn, a, bad))
 
 
 def test_lease_keys_must_be_writable(store: AuthStore) -> None:
