@@ -21,6 +21,11 @@ deletes its key, a waiting Campaign resigns (deletes the key if its create revis
 the one it got), as etcd does. That cleanup runs in a background task because the waiting
 task itself is being cancelled; it is bounded by the server's request timeout.
 
+Authorization: etcd's in-process client carries the caller's credentials, so every request
+it makes is checked as the caller's own. Here a gRPC adapter may set `REQUEST_GUARD` for the
+call (a context variable: per RPC task, inherited by its cleanup tasks); each Txn, Range,
+DeleteRange and LeaseGrant this module issues is passed to it first.
+
 Errors are `EtcdError`s carrying etcd's text; etcd's server returns all of them to the
 client with status UNKNOWN (the adapters map them).
 """
@@ -28,7 +33,8 @@ client with status UNKNOWN (the adapters map them).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Coroutine
+import contextvars
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +53,15 @@ from petcd.server.watcher_group import prefix_end
 if TYPE_CHECKING:
     from petcd.server.etcdserver import EtcdServer
     from petcd.server.lease_ops import LeaseOps
+
+Request = pb.TxnRequest | pb.RangeRequest | pb.DeleteRangeRequest | pb.LeaseGrantRequest
+Guard = Callable[[Request], Awaitable[None]]
+"""Checks one request on behalf of the caller; raises `EtcdError` to refuse it."""
+
+REQUEST_GUARD: contextvars.ContextVar[Guard | None] = contextvars.ContextVar(
+    "concurrency_request_guard", default=None
+)
+"""The current caller's guard (None: no check beyond the quota)."""
 
 SESSION_TTL = 60
 """TTL of the lease granted for a request without one (clientv3 concurrency's default)."""
@@ -144,20 +159,28 @@ class Concurrency:
         if ops is None:
             raise errors.NOT_CAPABLE
         req = pb.LeaseGrantRequest(TTL=SESSION_TTL)
-        await self._check_quota(req)
+        await self._admit(req)
         resp = await ops.grant(req)
         return int(resp.ID)
 
-    async def _check_quota(self, req: pb.TxnRequest | pb.LeaseGrantRequest) -> None:
-        # etcd's in-process client reaches KV and Lease through its quota wrappers
-        a = alarms.get(self.s)
-        if a is not None:
-            await a.check_write(req)
+    async def _admit(self, req: Request) -> None:
+        """The caller's guard, then (for writes) the quota check: etcd's in-process client
+        reaches KV Put/Txn and LeaseGrant through its quota wrappers."""
+        guard = REQUEST_GUARD.get()
+        if guard is not None:
+            await guard(req)
+        if isinstance(req, pb.TxnRequest | pb.LeaseGrantRequest):
+            a = alarms.get(self.s)
+            if a is not None:
+                await a.check_write(req)
 
     async def _txn(self, req: pb.TxnRequest) -> pb.TxnResponse:
-        """`server.txn` behind the quota check, as every Txn of etcd's in-process client."""
-        await self._check_quota(req)
+        await self._admit(req)
         return await self.s.txn(req)
+
+    async def _range(self, req: pb.RangeRequest) -> pb.RangeResponse:
+        await self._admit(req)
+        return await self.s.range(req)
 
     def header(self, rev: int) -> pb.ResponseHeader:
         """A response header of this member at revision `rev`."""
@@ -179,7 +202,7 @@ class Concurrency:
         of at most `max_create_rev`; waits for the youngest such key at a time."""
         query = _prefix_range(pfx, descend=True, max_create_rev=max_create_rev)
         while True:
-            resp = await self.s.range(query)
+            resp = await self._range(query)
             if not resp.kvs:
                 return resp.header
             await self.wait_delete(resp.kvs[0].key, resp.header.revision)
@@ -222,7 +245,7 @@ class Concurrency:
             return resp.header, key
         try:
             await self.wait_deletes(pfx, my_rev - 1)
-            got = await self.s.range(pb.RangeRequest(key=key))
+            got = await self._range(pb.RangeRequest(key=key))
         except asyncio.CancelledError:
             self._in_background(self.unlock(key), "unlock after cancelled lock")
             raise
@@ -238,7 +261,9 @@ class Concurrency:
 
     async def unlock(self, key: bytes) -> pb.ResponseHeader:
         """Delete `key` (a missing key is no error)."""
-        resp = await self.s.delete_range(pb.DeleteRangeRequest(key=key))
+        req = pb.DeleteRangeRequest(key=key)
+        await self._admit(req)
+        resp = await self.s.delete_range(req)
         return resp.header
 
     # -- election ---------------------------------------------------------------------------
@@ -316,7 +341,7 @@ class Concurrency:
 
     async def leader(self, name: bytes) -> tuple[pb.ResponseHeader, mvccpb.KeyValue]:
         """The current leader's key-value (the oldest contender), or "election: no leader"."""
-        resp = await self.s.range(_prefix_range(name + b"/", descend=False))
+        resp = await self._range(_prefix_range(name + b"/", descend=False))
         if not resp.kvs:
             raise ERR_NO_LEADER
         return resp.header, resp.kvs[0]
@@ -330,7 +355,7 @@ class Concurrency:
         pfx = name + b"/"
         while True:
             try:
-                resp = await self.s.range(_prefix_range(pfx, descend=False))
+                resp = await self._range(_prefix_range(pfx, descend=False))
             except errors.EtcdError:
                 return
             if resp.kvs:
