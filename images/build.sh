@@ -187,6 +187,9 @@ docker_build() {  # tag dockerfile context [extra docker build args...]
         2> >(grep -v -e 'legacy builder is deprecated' -e 'BuildKit is currently disabled' \
                 -e 'Install the buildx component' -e 'https://docs.docker.com/go/buildx/' \
                 -e '^ *$' -e '^DEPRECATED' >&2)
+    # Drop the previous builds of our images (now untagged); the builder stage's images carry no
+    # such label and stay, as the layer cache for the next build.
+    docker image prune -f --filter label=org.petcd.impl >/dev/null || true
     log "image: $tag built in $(( $(date +%s) - started ))s," \
         "$(docker image inspect -f '{{.Size}}' "$tag" | awk '{printf "%.0f MB", $1/1e6}')"
 }
