@@ -22,7 +22,8 @@ import grpc
 from petcd.api.etcdserverpb import rpc_pb2 as pb
 from petcd.api.etcdserverpb import rpc_pb2_grpc as pb_grpc
 from petcd.api.mvccpb import kv_pb2 as mvccpb
-from petcd.mvcc.kv import Event, KeyValue
+from petcd.mvcc.kv import Event
+from petcd.server.applier import to_pb_kv
 from petcd.server.etcdserver import EtcdServer
 from petcd.server.watch_hub import WatchStream, hub_of
 from petcd.server.watcher import WatchResponse, WatchSpec
@@ -48,24 +49,13 @@ def spec_from_pb(r: pb.WatchCreateRequest) -> WatchSpec:
     )
 
 
-def _kv_pb(kv: KeyValue) -> mvccpb.KeyValue:
-    return mvccpb.KeyValue(
-        key=kv.key,
-        create_revision=kv.create_revision,
-        mod_revision=kv.mod_revision,
-        version=kv.version,
-        value=kv.value,
-        lease=kv.lease,
-    )
-
-
 def event_pb(e: Event) -> mvccpb.Event:
     if e.prev_kv is None:
-        return mvccpb.Event(type=int(e.type), kv=_kv_pb(e.kv))  # type: ignore[arg-type]
+        return mvccpb.Event(type=int(e.type), kv=to_pb_kv(e.kv))  # type: ignore[arg-type]
     return mvccpb.Event(
         type=int(e.type),  # type: ignore[arg-type]
-        kv=_kv_pb(e.kv),
-        prev_kv=_kv_pb(e.prev_kv),
+        kv=to_pb_kv(e.kv),
+        prev_kv=to_pb_kv(e.prev_kv),
     )
 
 

@@ -15,8 +15,9 @@ from petcd import errors
 from petcd.api.etcdserverpb import rpc_pb2 as pb
 from petcd.api.mvccpb import kv_pb2 as mvccpb
 from petcd.mvcc.errors import CompactedError, FutureRevError
-from petcd.mvcc.kv import KeyValue, RangeResult
+from petcd.mvcc.kv import KeyValue
 from petcd.mvcc.kvstore import KVStore, WriteTxn
+from petcd.mvcc.range_filter import RangeReader as Reader
 from petcd.mvcc.range_filter import serve_range
 
 
@@ -27,18 +28,6 @@ class LeaseChecker(Protocol):
 class _NoLeases:
     def exists(self, lease_id: int) -> bool:
         return False
-
-
-class Reader(Protocol):
-    def range(
-        self,
-        key: bytes,
-        end: bytes | None = None,
-        rev: int = 0,
-        limit: int = 0,
-        count_only: bool = False,
-        keys_only: bool = False,
-    ) -> RangeResult: ...
 
 
 def to_pb_kv(kv: KeyValue) -> mvccpb.KeyValue:
