@@ -17,6 +17,12 @@ Invariants:
   with the container's log tail (the containers run with restart policy "no").
 - `pause` sends SIGSTOP to the container's main process, which is the server itself in every
   image (exec-form CMD); `resume` sends SIGCONT.
+
+With `proxied=True` the cluster also uses `compose/docker-compose.toxiproxy.yml`: peer URLs are
+`http://nodeN.peer:2380`, every directed peer link and every client port goes through a Toxiproxy
+container, and `link(src, dst)`, `client_link(member)`, `isolate(member)` and `heal()` control
+them (see `harness.toxiproxy_links`). Members' `client_url`s stay direct, so a test can still
+talk to a member whose links are cut; `proxied_client_url(member)` goes through the proxy.
 """
 
 from __future__ import annotations
@@ -32,8 +38,10 @@ import uuid
 from harness import ports
 from harness.cluster import Cluster, ClusterError, Member
 from harness.impls import REPO_ROOT, Impl, get_impl
+from harness.toxiproxy_links import Link, ToxiproxyLinks, client_link_name, link_name
 
 COMPOSE_FILE = REPO_ROOT / "compose" / "docker-compose.yml"
+TOXIPROXY_FILE = REPO_ROOT / "compose" / "docker-compose.toxiproxy.yml"
 # An env file without variables, so compose/.env (written by compose.sh) is not read.
 NO_ENV_FILE = REPO_ROOT / "compose" / "no-defaults.env"
 BUILD_SCRIPT = REPO_ROOT / "images" / "build.sh"
@@ -43,8 +51,13 @@ IMAGES: dict[str, str] = {
     "etcd-3.5": "petcd/etcd:3.5.1",
     "etcd-3.4": "petcd/etcd:3.4.23",
 }
-# images/build.sh step that builds each implementation's image.
-BUILD_STEPS: dict[str, str] = {"petcd": "petcd", "etcd-3.5": "etcd-3.5", "etcd-3.4": "etcd-3.4"}
+# The proxy of the Toxiproxy overlay; TOXIPROXY_IMAGE in the environment replaces it (for example
+# with ghcr.io/shopify/toxiproxy where a registry is reachable), as in the compose file.
+TOXIPROXY_IMAGE = "petcd/toxiproxy:latest"
+# images/build.sh step that builds each image (implementations, and "toxiproxy").
+BUILD_STEPS: dict[str, str] = {"petcd": "petcd", "etcd-3.5": "etcd-3.5", "etcd-3.4": "etcd-3.4",
+                               "toxiproxy": "toxiproxy"}
+TOXIPROXY_SERVICES = ("toxiproxy", "toxiproxy-init")
 
 COMPOSE_MEMBERS = ("node1", "node2", "node3")  # services in the compose file, in order
 FIRST_HOST = 100  # node1 is <prefix>.100, node2 .101, ...; joined members continue upwards
@@ -99,9 +112,17 @@ def image_exists(image: str) -> bool:
     return _run(["docker", "image", "inspect", image], check=False).returncode == 0
 
 
+def toxiproxy_image() -> str:
+    """The Toxiproxy image the overlay runs: $TOXIPROXY_IMAGE, else ours."""
+    return os.environ.get("TOXIPROXY_IMAGE") or TOXIPROXY_IMAGE
+
+
 def ensure_image(impl: str, timeout: float = 1800.0) -> str:
-    """The image of `impl`, built with images/build.sh (cached, offline) if it is missing."""
-    image = IMAGES[impl]
+    """The image of `impl` (an implementation, or "toxiproxy"), built with images/build.sh
+    (cached, offline) if it is missing."""
+    image = toxiproxy_image() if impl == "toxiproxy" else IMAGES[impl]
+    if impl == "toxiproxy" and image != TOXIPROXY_IMAGE:
+        return image  # someone else's image: compose pulls it
     if not image_exists(image):
         res = _run(["bash", str(BUILD_SCRIPT), BUILD_STEPS[impl]], timeout=timeout, check=False)
         if res.returncode != 0 or not image_exists(image):
@@ -127,7 +148,8 @@ class DockerCluster(Cluster):
     """A cluster of containers of one implementation.
 
     `size` is 1-3 initial members (the compose services node1..node3); grow further with
-    `plan_member` + `join`. `project` and `net_prefix` default to fresh unique values.
+    `plan_member` + `join` (not when `proxied`). `project` and `net_prefix` default to fresh
+    unique values. `proxied` adds the Toxiproxy overlay (see the module docstring).
     """
 
     def __init__(
@@ -139,6 +161,7 @@ class DockerCluster(Cluster):
         heartbeat_ms: int = 100,
         election_ms: int = 1000,
         image: str | None = None,
+        proxied: bool = False,
     ) -> None:
         self.impl = get_impl(impl) if isinstance(impl, str) else impl
         if not 1 <= size <= len(COMPOSE_MEMBERS):
@@ -159,17 +182,30 @@ class DockerCluster(Cluster):
         self._joined: set[str] = set()  # members started with `docker run`, not compose
         self._down: set[str] = set()  # members the harness stopped or killed on purpose
         self._network = ""
+        self.proxied = proxied
+        self._api_port = ports.free_port() if proxied else 0
+        self._proxy_ports: dict[str, int] = {}
+        self.links: ToxiproxyLinks | None = (
+            ToxiproxyLinks("127.0.0.1", self._api_port) if proxied else None)
         self.members = []
         for i, name in enumerate(COMPOSE_MEMBERS[:size]):
             self._host_index[name] = FIRST_HOST + i
             self._ports[name] = ports.free_port()
+            if proxied:
+                self._proxy_ports[name] = ports.free_port()
             self.members.append(self._member(name))
 
     # ---- helpers -------------------------------------------------------------------------------
 
     def _member(self, name: str) -> Member:
         return Member(name, f"http://127.0.0.1:{self._ports[name]}",
-                      f"http://{self.address(name)}:2380")
+                      f"http://{self._peer_host(name)}:2380")
+
+    def _peer_host(self, name: str) -> str:
+        # Through the overlay a compose member's identity is its name, resolved per container.
+        if self.proxied and name in COMPOSE_MEMBERS:
+            return f"{name}.peer"
+        return self.address(name)
 
     def address(self, name: str) -> str:
         """The member's container address on the cluster network."""
@@ -195,14 +231,25 @@ class DockerCluster(Cluster):
             # Members beyond `size` are never started, but the file needs their values.
             port = self._ports.get(name, 0)
             env[f"NODE{i}_CLIENT_PORT"] = str(port)
-            env[f"NODE{i}_PEER_HOST"] = f"{self.net_prefix}.{FIRST_HOST + i - 1}"
+            env[f"NODE{i}_PEER_HOST"] = (f"{name}.peer" if self.proxied
+                                         else f"{self.net_prefix}.{FIRST_HOST + i - 1}")
+            env[f"NODE{i}_PROXY_CLIENT_PORT"] = str(self._proxy_ports.get(name, 0))
+        env["TOXIPROXY_API_PORT"] = str(self._api_port)
+        env["TOXIPROXY_IMAGE"] = toxiproxy_image()
         return env
+
+    def compose_files(self) -> list[str]:
+        """The compose files of this topology, base file first."""
+        files = [str(COMPOSE_FILE)]
+        if self.proxied:
+            files.append(str(TOXIPROXY_FILE))
+        return files
 
     def compose(self, *args: str, timeout: float = CLI_TIMEOUT,
                 check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run the compose CLI on this cluster's project (ignores compose/.env)."""
-        cmd = [*self._compose, "-f", str(COMPOSE_FILE), "-p", self.project,
-               "--env-file", str(NO_ENV_FILE), *args]
+        files = [a for f in self.compose_files() for a in ("-f", f)]
+        cmd = [*self._compose, *files, "-p", self.project, "--env-file", str(NO_ENV_FILE), *args]
         return _run(cmd, timeout=timeout, check=check, env=self._compose_env())
 
     def container(self, member: Member) -> str:
@@ -251,8 +298,15 @@ class DockerCluster(Cluster):
             raise ClusterError(f"image {self.image} not found: run images/build.sh "
                                f"(or harness.docker_backend.ensure_image({self.impl.name!r}))")
         services = [m.name for m in self.members]
+        # Proxied members depend on the proxy's one-shot set-up having finished: let compose
+        # start and wait for those dependencies.
+        deps = [*TOXIPROXY_SERVICES] if self.proxied else ["--no-deps"]
+        if self.proxied and toxiproxy_image() == TOXIPROXY_IMAGE \
+                and not image_exists(TOXIPROXY_IMAGE):
+            raise ClusterError(f"image {TOXIPROXY_IMAGE} not found: run images/build.sh "
+                               "toxiproxy (or harness.docker_backend.ensure_image('toxiproxy'))")
         for attempt in range(SUBNET_TRIES):
-            res = self.compose("up", "-d", "--no-build", "--no-deps", *services, check=False,
+            res = self.compose("up", "-d", "--no-build", *deps, *services, check=False,
                                timeout=300.0)
             if res.returncode == 0:
                 break
@@ -263,6 +317,8 @@ class DockerCluster(Cluster):
             # Another network holds this subnet: take a fresh one (peer URLs change with it).
             self.net_prefix = _random_net_prefix()
             self.members = [self._member(m.name) for m in self.members]
+        if self.proxied:
+            self._record_proxy()
         for m in self.members:
             cid = self.compose("ps", "-q", m.name).stdout.strip()
             if not cid:
@@ -272,6 +328,12 @@ class DockerCluster(Cluster):
                      "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}",
                      self._containers[self.members[0].name]]).stdout.split()
         self._network = nets[0] if nets else ""
+
+    def _record_proxy(self) -> None:
+        cid = self.compose("ps", "-q", "toxiproxy").stdout.strip()
+        if not cid:
+            raise ClusterError("compose started no toxiproxy container")
+        self._containers["toxiproxy"] = cid
 
     def start_member(self, member: Member) -> None:
         cid = self.container(member)
@@ -286,9 +348,12 @@ class DockerCluster(Cluster):
         self._wait_running(member, False)
 
     def kill(self, member: Member) -> None:
+        """SIGKILL the member: `docker compose kill` for the compose members, as a user would."""
         cid = self.container(member)
         self._down.add(member.name)
-        _run(["docker", "kill", "-s", "KILL", cid], check=False)
+        if member.name in COMPOSE_MEMBERS and member.name not in self._joined:
+            self.compose("kill", "-s", "SIGKILL", member.name, check=False)
+        _run(["docker", "kill", "-s", "KILL", cid], check=False)  # no-op unless compose failed
         self._wait_running(member, False)
 
     def pause(self, member: Member) -> None:
@@ -305,6 +370,12 @@ class DockerCluster(Cluster):
         return self._state(member)[0]
 
     def _check_alive(self) -> None:
+        if self.proxied and "toxiproxy" in self._containers:
+            proxy = Member("toxiproxy", "", "")
+            running, code, status = self._state(proxy)
+            if not running:
+                raise ClusterError(f"the toxiproxy container ({status}) exited with rc={code}; "
+                                   f"docker logs:\n{self.logs(proxy)}")
         for m in self.members:
             if m.name in self._down or m.name not in self._containers:
                 continue
@@ -334,8 +405,9 @@ class DockerCluster(Cluster):
                     check=False).stdout.split()
         if vols:
             _run(["docker", "volume", "rm", "-f", *vols], check=False)
-        for p in self._ports.values():
-            ports.release(p)
+        for p in [*self._ports.values(), *self._proxy_ports.values(), self._api_port]:
+            if p:
+                ports.release(p)
         self._containers.clear()
         self._joined.clear()
         left = self.leftovers()
@@ -370,6 +442,9 @@ class DockerCluster(Cluster):
     def join(self, member: Member, initial_cluster: str) -> None:
         if not self._network:
             raise ClusterError("cluster not started")
+        if self.proxied:
+            raise ClusterError("a proxied cluster cannot grow: its links are the fixed proxies "
+                               "of compose/docker-compose.toxiproxy.yml")
         name = member.name
         hosts: list[str] = []
         for i, other in enumerate(COMPOSE_MEMBERS):
@@ -404,3 +479,41 @@ class DockerCluster(Cluster):
             self.stop_member(member)
         self.members = [m for m in self.members if m.name != member.name]
 
+
+    # ---- links (proxied clusters) --------------------------------------------------------------
+
+    def _links(self) -> ToxiproxyLinks:
+        if self.links is None:
+            raise ClusterError(f"{self.project} is not proxied: use DockerCluster(..., proxied=True)")
+        return self.links
+
+    def link(self, src: Member | str, dst: Member | str) -> Link:
+        """The directed peer link src -> dst (connections src opens to dst's peer port)."""
+        s = src if isinstance(src, str) else src.name
+        d = dst if isinstance(dst, str) else dst.name
+        if s == d:
+            raise ValueError(f"no link from {s} to itself")
+        return Link(self._links(), link_name(s, d))
+
+    def peer_links(self, member: Member) -> list[Link]:
+        """Every directed peer link from or to `member`."""
+        others = [m for m in self.members if m.name != member.name]
+        return [*(self.link(member, o) for o in others), *(self.link(o, member) for o in others)]
+
+    def client_link(self, member: Member) -> Link:
+        """The proxy in front of the member's client port (see `proxied_client_url`)."""
+        return Link(self._links(), client_link_name(member.name))
+
+    def proxied_client_url(self, member: Member) -> str:
+        """The member's client URL through its `client_to_<name>` proxy."""
+        self._links()
+        return f"http://127.0.0.1:{self._proxy_ports[member.name]}"
+
+    def isolate(self, member: Member) -> None:
+        """Cut every peer link from and to `member` (its client port stays reachable)."""
+        for link in self.peer_links(member):
+            link.cut()
+
+    def heal(self) -> None:
+        """Re-enable every proxy and remove every toxic."""
+        self._links().reset()
