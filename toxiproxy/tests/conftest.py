@@ -8,28 +8,20 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
-from toxiproxy_testlib import HOST, EchoServer, can_connect, free_port, wait_until
+from toxiproxy_testlib import (
+    HOST,
+    PACKAGE_ROOT,
+    EchoServer,
+    ToxiproxyProcess,
+    can_connect,
+    free_port,
+    wait_until,
+)
 
 toxiproxy = pytest.importorskip("toxiproxy", reason="needs the toxiproxy-python client")
-
-PACKAGE_ROOT = Path(__file__).resolve().parent.parent
-
-
-@dataclass
-class ToxiproxyProcess:
-    """A running server subprocess and its API address."""
-
-    process: subprocess.Popen[bytes]
-    port: int
-
-    @property
-    def url(self) -> str:
-        return f"http://{HOST}:{self.port}"
 
 
 @pytest.fixture(scope="session")

@@ -7,9 +7,15 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import ToxiproxyProcess
 from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
-from toxiproxy_testlib import EchoServer, can_connect, connect, listen_port, recv_exactly
+from toxiproxy_testlib import (
+    EchoServer,
+    ToxiproxyProcess,
+    can_connect,
+    connect,
+    listen_port,
+    recv_exactly,
+)
 
 
 def api(server: ToxiproxyProcess, method: str, path: str, body: Any = None) -> requests.Response:
@@ -349,8 +355,7 @@ def test_config_file_populates_at_start(tmp_path: Any, echo: EchoServer) -> None
     import subprocess
     import sys
 
-    from conftest import PACKAGE_ROOT
-    from toxiproxy_testlib import HOST, free_port, wait_until
+    from toxiproxy_testlib import HOST, PACKAGE_ROOT, free_port, wait_until
 
     config = tmp_path / "proxies.json"
     config.write_text(

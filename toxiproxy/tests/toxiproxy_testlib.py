@@ -8,15 +8,30 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 HOST = "127.0.0.1"
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class ToxiproxyProcess:
+    """A running server subprocess and its API address."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
