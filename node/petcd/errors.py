@@ -88,6 +88,11 @@ PERMISSION_NOT_GRANTED = _e(_FP, "etcdserver: permission is not granted to the r
 AUTH_NOT_ENABLED = _e(_FP, "etcdserver: authentication is not enabled")
 INVALID_AUTH_TOKEN = _e(grpc.StatusCode.UNAUTHENTICATED, "etcdserver: invalid auth token")
 INVALID_AUTH_MGMT = _e(_IA, "etcdserver: invalid auth management")
+# etcd 3.5.1 has no gRPC mapping for these two: clients see code Unknown and the raw text.
+AUTH_OLD_REVISION = _e(grpc.StatusCode.UNKNOWN, "auth: revision in header is old")
+NO_PASSWORD_USER = _e(
+    grpc.StatusCode.UNKNOWN, "auth: authentication failed, password was given for no password user"
+)
 
 # Server state
 NO_LEADER = _e(_UN, "etcdserver: no leader")

@@ -28,7 +28,6 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import bcrypt
-import grpc
 
 from petcd import errors
 from petcd.api.authpb import auth_pb2 as authpb
@@ -48,12 +47,6 @@ _U64 = struct.Struct(">Q")
 DEFAULT_BCRYPT_COST = 10
 MIN_BCRYPT_COST, MAX_BCRYPT_COST = 4, 31
 
-# etcd 3.5.1 has no gRPC mapping for these two, so clients see code Unknown and the raw text.
-AUTH_OLD_REVISION = errors.EtcdError(grpc.StatusCode.UNKNOWN, "auth: revision in header is old")
-NO_PASSWORD_USER = errors.EtcdError(
-    grpc.StatusCode.UNKNOWN,
-    "auth: authentication failed, password was given for no password user",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +158,7 @@ class AuthStore:
         try:
             return base64.b64decode(hashed, validate=True)
         except ValueError:
-            raise NO_PASSWORD_USER from None
+            raise errors.NO_PASSWORD_USER from None
 
     # -- reads (API layer, after a linearizable read) ------------------------------------------
 
@@ -196,7 +189,7 @@ class AuthStore:
         if user is None:
             raise errors.AUTH_FAILED
         if user.options.no_password:
-            raise NO_PASSWORD_USER
+            raise errors.NO_PASSWORD_USER
         return user.password, self.revision
 
     # -- permission checks --------------------------------------------------------------------
@@ -222,7 +215,7 @@ class AuthStore:
         if ai is None or ai.revision == 0:
             raise errors.USER_EMPTY
         if ai.revision < self.revision:
-            raise AUTH_OLD_REVISION
+            raise errors.AUTH_OLD_REVISION
         user = self.get_user(ai.username)
         if user is None:
             raise errors.PERMISSION_DENIED

@@ -8,7 +8,7 @@ from petcd import ids, tlsutil
 from petcd.config import Config
 from petcd.grpc_api.server import start_client_server
 from petcd.logutil import Logger
-from petcd.server import alarms
+from petcd.server import alarms, auth_ops
 from petcd.server.bootstrap import open_member
 from petcd.server.etcdserver import SERVER_VERSION, EtcdServer
 from petcd.server.features import install_all
@@ -53,6 +53,7 @@ async def run(cfg: Config, logger: Logger) -> None:
         server.watch_progress_notify_interval = cfg.experimental_watch_progress_notify_interval
     server.auto_compaction = (cfg.auto_compaction_mode, cfg.auto_compaction_retention)
     install_all(server)
+    auth_ops.configure(server, cfg.bcrypt_cost, cfg.auth_token_ttl)
     # Followers dial the leader's client URL with the client-side TLS (see tlsutil).
     server.leader_channels.tls.info = tls.client
     forwarder = getattr(getattr(server, "leases", None), "forwarder", None)
