@@ -17,8 +17,6 @@ from petcd.api.etcdserverpb import rpc_pb2 as pb
 from petcd.api.petcdpb import internal_pb2 as ipb
 from petcd.server.auth_perms import READ, READWRITE, WRITE, RangePermissions
 from petcd.server.auth_store import (
-    AUTH_OLD_REVISION,
-    NO_PASSWORD_USER,
     AuthInfo,
     AuthStore,
     hash_password,
@@ -294,7 +292,7 @@ def test_checks_follow_etcd(store: AuthStore) -> None:
     store.is_put_permitted(ai(store, "root"), b"/anything")
     # a grant after the token was checked makes the request's auth revision stale
     add_role(store, "r2")
-    raises(AUTH_OLD_REVISION, lambda: store.is_range_permitted(a, b"/r", b""))
+    raises(errors.AUTH_OLD_REVISION, lambda: store.is_range_permitted(a, b"/r", b""))
     # revoking the role drops the cached permissions
     req = pb.AuthUserRevokeRoleRequest(name="alice", role="r1")
     apply(store, lambda b: store.apply_user_revoke_role(req, b))
@@ -349,7 +347,7 @@ def test_password_records(store: AuthStore) -> None:
     enable_with_root(store)
     add_user(store, "bob", no_password=True)
     raises(errors.AUTH_FAILED, lambda: store.password_record("nobody"))
-    raises(NO_PASSWORD_USER, lambda: store.password_record("bob"))
+    raises(errors.NO_PASSWORD_USER, lambda: store.password_record("bob"))
     hashed, rev = store.password_record("root")
     assert rev == store.revision
     assert base64.b64decode(hash_password("x", COST)).startswith(b"$2a$04$")
