@@ -7,9 +7,17 @@ every test that takes the `target` argument runs once per target. The petcd para
 carries the `petcd` marker (so `-m "not petcd"` also works) and is never skipped: if petcd cannot
 start, its tests error with the member's log tail.
 
+`--backend local|docker` (default local) selects where members run: local processes
+(`harness.local.LocalCluster`) or containers of the compose topology
+(`harness.docker_backend.DockerCluster`, images built with images/build.sh when missing). On
+docker, tests skip only when no Docker engine answers, or when they ask `cluster_factory` for a
+local-only feature (server flags in `extra_args`, TLS schemes, `ctl_args`, a data root): the
+containers are configured by the compose file's `ETCD_*` variables, which do not take flags.
+
 Fixtures:
 - `target`: implementation name (session-scoped parametrization, so tests group per target).
 - `cluster`: a healthy 3-member cluster of the target, shared by a whole session/worker.
+- `backend`: "local" or "docker" (from `--backend`), for tests whose expectations differ.
 - `fresh_cluster`: a new healthy 3-member cluster for one test (membership changes, faults,
   fresh-revision checks); always torn down.
 - `cluster_factory(size=3)`: make more clusters of the target for one test.
@@ -37,6 +45,10 @@ from harness.local import LocalCluster
 
 T = TypeVar("T")
 CLUSTER_UP_TIMEOUT = 60.0
+DOCKER_UP_TIMEOUT = 90.0
+BACKENDS = ("local", "docker")
+# cluster_factory keywords the docker backend honours; any other one is a local-only feature.
+DOCKER_KWARGS = frozenset({"heartbeat_ms", "election_ms"})
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -47,6 +59,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             help=f"comma-separated implementations to test (default {','.join(IMPL_NAMES)})",
         )
     except ValueError:  # another conftest loaded this plugin already
+        pass
+    try:
+        parser.addoption(
+            "--backend",
+            choices=BACKENDS,
+            default="local",
+            help="where cluster members run: local processes (default) or docker containers",
+        )
+    except ValueError:
         pass
 
 
@@ -87,10 +108,32 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.xdist_group(f"target-{callspec.params['target']}"))
 
 
-def _healthy(cluster: LocalCluster) -> LocalCluster:
+def _backend(config: pytest.Config) -> str:
+    return str(config.getoption("--backend", default="local"))
+
+
+def _new_cluster(config: pytest.Config, target: str, size: int, **kw: Any) -> Cluster:
+    """An unstarted cluster of `target` on the session's backend (skips what it cannot run)."""
+    if _backend(config) == "local":
+        return LocalCluster(target, size=size, **kw)
+    from harness import docker_backend  # only docker runs need it
+
+    reason = docker_backend.engine_available()
+    if reason is not None:
+        pytest.skip(f"--backend docker: no Docker engine: {reason}")
+    local_only = sorted(set(kw) - DOCKER_KWARGS)
+    if local_only:
+        pytest.skip(f"needs {', '.join(local_only)}: local backend only (docker members are "
+                    f"configured by compose/docker-compose.yml's ETCD_* variables)")
+    docker_backend.ensure_image(target)
+    return docker_backend.DockerCluster(target, size=size, **kw)
+
+
+def _healthy(cluster: Cluster) -> Cluster:
+    timeout = CLUSTER_UP_TIMEOUT if isinstance(cluster, LocalCluster) else DOCKER_UP_TIMEOUT
     try:
         cluster.start()
-        cluster.wait_healthy(timeout=CLUSTER_UP_TIMEOUT)
+        cluster.wait_healthy(timeout=timeout)
     except BaseException:
         cluster.stop()
         raise
@@ -98,8 +141,8 @@ def _healthy(cluster: LocalCluster) -> LocalCluster:
 
 
 @pytest.fixture(scope="session")
-def cluster(target: str) -> Iterator[Cluster]:
-    c = _healthy(LocalCluster(target, size=3))
+def cluster(target: str, pytestconfig: pytest.Config) -> Iterator[Cluster]:
+    c = _healthy(_new_cluster(pytestconfig, target, 3))
     try:
         yield c
     finally:
@@ -107,11 +150,11 @@ def cluster(target: str) -> Iterator[Cluster]:
 
 
 @pytest.fixture
-def cluster_factory(target: str) -> Iterator[Callable[..., LocalCluster]]:
-    made: list[LocalCluster] = []
+def cluster_factory(target: str, pytestconfig: pytest.Config) -> Iterator[Callable[..., Cluster]]:
+    made: list[Cluster] = []
 
-    def make(size: int = 3, **kw: Any) -> LocalCluster:
-        c = LocalCluster(target, size=size, **kw)
+    def make(size: int = 3, **kw: Any) -> Cluster:
+        c = _new_cluster(pytestconfig, target, size, **kw)
         made.append(c)
         return _healthy(c)
 
@@ -123,8 +166,13 @@ def cluster_factory(target: str) -> Iterator[Callable[..., LocalCluster]]:
 
 
 @pytest.fixture
-def fresh_cluster(cluster_factory: Callable[..., LocalCluster]) -> LocalCluster:
+def fresh_cluster(cluster_factory: Callable[..., Cluster]) -> Cluster:
     return cluster_factory(3)
+
+
+@pytest.fixture(scope="session")
+def backend(pytestconfig: pytest.Config) -> str:
+    return _backend(pytestconfig)
 
 
 @pytest.fixture
@@ -170,6 +218,7 @@ def aetcd(cluster: Cluster) -> AetcdRunner:
 __all__ = [
     "AetcdRunner",
     "aetcd",
+    "backend",
     "cluster",
     "cluster_factory",
     "etcdctl",
