@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -34,20 +35,23 @@ VALUE = b"x" * 64
 MAX_REQUESTS_PER_CELL = 2_000_000
 
 
-def _rpc_error_types() -> tuple[type[BaseException], ...]:
+def _rpc_error_types(with_aetcd: bool) -> tuple[type[BaseException], ...]:
+    """The errors a request may raise. aetcd is imported only when it is the client: it
+    registers its own etcdserverpb schema, which clashes with petcd's stubs in one process."""
     import grpc
 
     types: list[type[BaseException]] = [grpc.RpcError, asyncio.TimeoutError]
-    try:
-        from aetcd.exceptions import ClientError
+    if with_aetcd:
+        try:
+            from aetcd.exceptions import ClientError
 
-        types.append(ClientError)
-    except ImportError:
-        pass
+            types.append(ClientError)
+        except ImportError:
+            pass
     return tuple(types)
 
 
-_RPC_ERRORS = _rpc_error_types()
+_RPC_ERRORS: tuple[type[BaseException], ...] = ()
 
 
 class KVClient(Protocol):
@@ -115,6 +119,13 @@ class Cell:
     p50_ms: float = 0.0
     p99_ms: float = 0.0
     first_error: str = ""
+    server_cpu_ms_per_req: float = 0.0
+    """CPU time (user+system) all members spent per successful request. Unlike req/s this
+    barely moves when other work shares the machine, so it is the number to compare across
+    runs on a loaded box."""
+    leader_cpu_share: float = 0.0
+    """Fraction of one core the busiest member used during the cell (near 1.0: that member's
+    event loop is the bottleneck)."""
 
 
 @dataclass
@@ -126,6 +137,9 @@ class Run:
     failures: dict[str, str] = field(default_factory=dict)
     peak_rss_mib: dict[str, list[float]] = field(default_factory=dict)
     """Per implementation, each member's peak resident memory over the whole run (VmHWM)."""
+    load_start: str = ""
+    load_end: str = ""
+    """System load averages around the run: other work on the box skews req/s."""
 
 
 def _peak_rss_mib(pid: int | None) -> float:
@@ -141,6 +155,27 @@ def _peak_rss_mib(pid: int | None) -> float:
     return 0.0
 
 
+def _loadavg() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "?"
+
+
+def _cpu_seconds(pid: int | None) -> float:
+    """utime+stime of a live process in seconds (0 when it cannot be read)."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / _CLK_TCK
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+_CLK_TCK = float(os.sysconf("SC_CLK_TCK")) if hasattr(os, "sysconf") else 100.0
+
+
 def _pct(sorted_vals: list[float], q: float) -> float:
     if not sorted_vals:
         return 0.0
@@ -148,7 +183,9 @@ def _pct(sorted_vals: list[float], q: float) -> float:
     return sorted_vals[idx]
 
 
-async def _run_cell(clients: list[KVClient], cell: Cell, seconds: float) -> None:
+async def _run_cell(clients: list[KVClient], cell: Cell, seconds: float,
+                    pids: list[int | None]) -> None:
+    cpu0 = [_cpu_seconds(p) for p in pids]
     latencies: list[float] = []
     deadline = time.monotonic() + seconds
     counter = 0
@@ -178,15 +215,21 @@ async def _run_cell(clients: list[KVClient], cell: Cell, seconds: float) -> None
     start = time.monotonic()
     await asyncio.gather(*(worker(i) for i in range(cell.inflight)))
     cell.seconds = time.monotonic() - start
+    cpu = [_cpu_seconds(p) - c0 for p, c0 in zip(pids, cpu0, strict=True)]
     latencies.sort()
     cell.requests = len(latencies)
     cell.rps = cell.requests / cell.seconds if cell.seconds else 0.0
     cell.p50_ms = _pct(latencies, 0.50) * 1000
     cell.p99_ms = _pct(latencies, 0.99) * 1000
+    if cell.requests:
+        cell.server_cpu_ms_per_req = sum(cpu) * 1000 / cell.requests
+    if cpu and cell.seconds:
+        cell.leader_cpu_share = max(cpu) / cell.seconds
 
 
 async def _bench_cluster(urls: list[str], impl: str, inflight: list[int], seconds: float,
-                         run: Run, stubs: tuple[Any, Any] | None) -> None:
+                         run: Run, stubs: tuple[Any, Any] | None,
+                         pids: list[int | None]) -> None:
     clients: list[KVClient] = [GrpcClient(u, stubs) if stubs else AetcdClient(u) for u in urls]
     try:
         # Seed the keyspace so gets hit real keys.
@@ -195,11 +238,13 @@ async def _bench_cluster(urls: list[str], impl: str, inflight: list[int], second
         for op in OPS:
             for n in inflight:
                 cell = Cell(impl, op, n)
-                await _run_cell(clients, cell, seconds)
+                await _run_cell(clients, cell, seconds, pids)
                 run.cells.append(cell)
                 err = f" errors={cell.errors} ({cell.first_error})" if cell.errors else ""
                 print(f"  {impl:9} {op:17} inflight={n:<4} {cell.rps:9.0f} req/s "
-                      f"p50={cell.p50_ms:7.2f}ms p99={cell.p99_ms:7.2f}ms{err}", flush=True)
+                      f"p50={cell.p50_ms:7.2f}ms p99={cell.p99_ms:7.2f}ms "
+                      f"cpu={cell.server_cpu_ms_per_req:5.2f}ms/req "
+                      f"busiest={cell.leader_cpu_share:4.2f}core{err}", flush=True)
     finally:
         for c in clients:
             await c.close()
@@ -209,10 +254,13 @@ def _table(run: Run, impls: list[str]) -> str:
     by = {(c.impl, c.op, c.inflight): c for c in run.cells}
     head = f"{'op':17} {'inflight':>8}"
     for impl in impls:
-        head += f" | {impl + ' req/s':>16} {'p50 ms':>8} {'p99 ms':>8}"
+        head += f" | {impl + ' req/s':>16} {'p50 ms':>8} {'p99 ms':>8} {'cpu ms/req':>10}"
     if len(impls) == 2:
         head += f" | {impls[0] + '/' + impls[1]:>14}"
     lines = [f"bench {run.started}  client={run.client}  {run.seconds_per_cell:g}s per cell",
+             (f"load average (1/5/15 min) at start {run.load_start}, at end {run.load_end}; "
+              f"{os.cpu_count()} CPUs"),
+             "cpu ms/req: CPU time of all members per request (robust to other load)",
              head, "-" * len(head)]
     keys = sorted({(c.op, c.inflight) for c in run.cells}, key=lambda k: (OPS.index(k[0]), k[1]))
     for op, n in keys:
@@ -221,10 +269,11 @@ def _table(run: Run, impls: list[str]) -> str:
         for impl in impls:
             c = by.get((impl, op, n))
             if c is None:
-                row += f" | {'n/a':>16} {'':>8} {'':>8}"
+                row += f" | {'n/a':>16} {'':>8} {'':>8} {'':>10}"
                 rates.append(None)
             else:
-                row += f" | {c.rps:16.0f} {c.p50_ms:8.2f} {c.p99_ms:8.2f}"
+                row += (f" | {c.rps:16.0f} {c.p50_ms:8.2f} {c.p99_ms:8.2f}"
+                        f" {c.server_cpu_ms_per_req:10.3f}")
                 rates.append(c.rps)
         if len(impls) == 2:
             a, b = rates
@@ -255,8 +304,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.seconds <= 0 or args.seconds > 600 or not all(0 < n <= 4096 for n in inflight):
         ap.error("--seconds must be in (0, 600] and --inflight values in 1..4096")
     stubs = _load_stubs()
+    global _RPC_ERRORS
+    _RPC_ERRORS = _rpc_error_types(with_aetcd=stubs is None)
     run = Run(time.strftime("%Y%m%d-%H%M%S"), "grpc.aio+petcd stubs" if stubs else "aetcd",
               args.seconds)
+    run.load_start = _loadavg()
     total = len(impls) * len(OPS) * len(inflight)
     print(f"[bench] {total} cells x {args.seconds:g}s, client={run.client}", flush=True)
     for impl in impls:
@@ -265,7 +317,10 @@ def main(argv: list[str] | None = None) -> int:
         try:
             cluster.start()
             cluster.wait_healthy(timeout=60)
-            asyncio.run(_bench_cluster(cluster.endpoints, impl, inflight, args.seconds, run, stubs))
+            pids = [cluster.pid(m) for m in cluster.members]
+            asyncio.run(
+                _bench_cluster(cluster.endpoints, impl, inflight, args.seconds, run, stubs, pids)
+            )
             run.peak_rss_mib[impl] = [_peak_rss_mib(cluster.pid(m)) for m in cluster.members]
         except (ClusterError, OSError) as exc:
             why = str(exc).splitlines()[0]
@@ -273,6 +328,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[bench] {impl} failed: {why}", flush=True)
         finally:
             cluster.stop()
+    run.load_end = _loadavg()
     text = _table(run, impls)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
