@@ -2,7 +2,13 @@
 
 Layout under --data-dir: `member/kv` (the state-machine LevelDB) and `member/wal` (the Raft
 log LevelDB, or --wal-dir when given). A data dir that already has a Raft log is restarted
-from and the --initial-cluster* flags are ignored, as etcd does.
+from and the --initial-cluster* flags are ignored, as etcd does; with --force-new-cluster the
+restart first rewrites the log so the member comes back alone (`force_new_cluster`).
+
+On every restart the Raft configuration is made to match the applied membership before the
+Raft node is built (`_sync_conf_state`): the node starts from the applied index and is not
+handed the conf changes applied since the last snapshot again, so without this a member added
+since then would be unknown to a restarted member's Raft (etcd replays those entries instead).
 """
 
 from __future__ import annotations
@@ -15,8 +21,11 @@ from pathlib import Path
 from petcd import ids
 from petcd.api.petcdpb import internal_pb2 as ipb
 from petcd.config import Config, ConfigError, verify_bootstrap, verify_join_existing
+from petcd.logutil import Logger
 from petcd.raft.types import ConfChange, ConfChangeType, ConfState, Entry, EntryType, HardState
+from petcd.server.force_new_cluster import force_standalone
 from petcd.server.membership import Member, Membership
+from petcd.storage import buckets
 from petcd.storage.backend import Backend
 from petcd.storage.raft_log import DurableRaftStorage
 from petcd.tlsutil import peer_dial_context
@@ -56,14 +65,25 @@ def _own_id(cfg: Config, members: list[Member]) -> int:
     )
 
 
-async def open_member(cfg: Config) -> Opened:
-    """Open the data dir, bootstrapping it first when it is empty."""
+async def open_member(cfg: Config, logger: Logger | None = None) -> Opened:
+    """Open the data dir, bootstrapping it first when it is empty.
+
+    `logger` receives the restart path's notices (a forced standalone restart).
+    """
     kv_path, wal_path = _paths(cfg)
     if has_data(cfg):
         backend = Backend(kv_path)
         membership = Membership(backend)
         storage = DurableRaftStorage(wal_path)
-        mid = _id_from_backend(cfg, membership)
+        try:
+            mid = _id_from_backend(cfg, membership)
+            if cfg.force_new_cluster:
+                _force_new_cluster(cfg, storage, membership, mid, logger)
+            _sync_conf_state(storage, membership, _applied_index(backend))
+        except BaseException:
+            storage.close()
+            backend.close()
+            raise
         return Opened(mid, backend, storage, membership, True)
     if cfg.initial_cluster_state == "existing":
         return await _join_existing(cfg, kv_path, wal_path)
@@ -76,6 +96,80 @@ def _identity_path(cfg: Config) -> Path:
     # Outside the state-machine LevelDB on purpose: a snapshot from the leader replaces that
     # database wholesale, and must not replace who this member is.
     return Path(cfg.data_dir) / "member" / "identity.json"
+
+
+def _applied_index(backend: Backend) -> int:
+    raw = backend.get(buckets.META, buckets.META_CONSISTENT_INDEX)
+    return int.from_bytes(raw, "big") if raw else 0
+
+
+def _sync_conf_state(storage: DurableRaftStorage, membership: Membership, applied: int) -> None:
+    """Record the applied membership as the Raft configuration at the applied index.
+
+    The membership in the backend is the conf state after every conf change up to `applied`
+    (both change in the same batch). An empty-data snapshot record at `applied` (what the
+    server's own periodic snapshots are: the data is taken from the backend when one is sent)
+    makes the Raft node start from that configuration. Nothing is written when the stored
+    snapshot is already at or past `applied` or already has this configuration.
+    """
+    snap = storage.snapshot().metadata
+    if applied <= snap.index or applied > storage.last_index():
+        return
+    voters = membership.voters()
+    learners = sorted(i for i, m in membership.members.items() if m.is_learner)
+    if not voters:
+        return  # a joining member that has not learned its cluster yet: leave raft's view
+    current = snap.conf_state
+    if set(current.voters) == set(voters) and set(current.learners) == set(learners):
+        return
+    storage.create_snapshot(applied, ConfState(tuple(voters), tuple(learners)), b"")
+
+
+def _force_new_cluster(
+    cfg: Config,
+    storage: DurableRaftStorage,
+    membership: Membership,
+    mid: int,
+    logger: Logger | None,
+) -> None:
+    """--force-new-cluster on a restart: leave this member alone in its cluster (see
+    `force_new_cluster`), logging what etcd logs."""
+    if mid in membership.removed:
+        raise ConfigError(
+            f"member {ids.format_id(mid)} has been permanently removed from the cluster; "
+            "--force-new-cluster cannot bring it back"
+        )
+    me = membership.members.get(mid)
+    ctx = ipb.MemberRecord(
+        ID=mid,
+        peer_urls=me.peer_urls if me else list(cfg.initial_advertise_peer_urls),
+        name=cfg.name,
+    ).SerializeToString()
+    commit_before = storage.hard_state.commit
+    try:
+        forced = force_standalone(storage, mid, ctx)
+    except ValueError as exc:
+        raise ConfigError(f"--force-new-cluster: unreadable Raft log: {exc}") from None
+    if logger is None:
+        return
+    if forced.discarded:
+        logger.info(
+            "discarding uncommitted WAL entries",
+            **{
+                "entry-index": commit_before + 1,
+                "commit-index-from-wal": commit_before,
+                "number-of-discarded-entries": forced.discarded,
+            },
+        )
+    logger.info(
+        "forcing restart member",
+        **{
+            "cluster-id": ids.format_id(membership.cluster_id),
+            "local-member-id": ids.format_id(mid),
+            "commit-index": forced.commit,
+            "removed-member-ids": [ids.format_id(i) for i in forced.removed],
+        },
+    )
 
 
 def _id_from_backend(cfg: Config, membership: Membership) -> int:

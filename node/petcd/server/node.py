@@ -32,7 +32,7 @@ def _members_json(server: EtcdServer) -> list[dict[str, Any]]:
 async def run(cfg: Config, logger: Logger) -> None:
     """Serve until the member is removed or the task is cancelled (SIGTERM/SIGINT)."""
     tls = tlsutil.configure(cfg, logger)
-    opened = await open_member(cfg)
+    opened = await open_member(cfg, logger)
     mid = opened.member_id
     log = logger.with_(**{"local-member-id": ids.format_id(mid)})
     server = EtcdServer(
