@@ -147,8 +147,9 @@ class LocalCluster(Cluster):
     def pid_path(self, member: Member) -> Path:
         return self.root / f"{member.name}.pid"
 
-    def command(self, member: Member) -> list[str]:
-        """The exact command line for one member (etcd's flags; identical for every impl)."""
+    def command(self, member: Member, once_args: tuple[str, ...] = ()) -> list[str]:
+        """The exact command line for one member (etcd's flags; identical for every impl);
+        `once_args` are appended after the cluster's `extra_args`."""
         initial, state = self._initial[member.name]
         return [
             str(self.impl.server),
@@ -164,6 +165,7 @@ class LocalCluster(Cluster):
             f"--heartbeat-interval={self.heartbeat_ms}",
             f"--election-timeout={self.election_ms}",
             *self.extra_args,
+            *once_args,
         ]
 
     def _env(self) -> dict[str, str]:
@@ -190,15 +192,17 @@ class LocalCluster(Cluster):
         for m in self.members:
             self.start_member(m)
 
-    def start_member(self, member: Member) -> None:
+    def start_member(self, member: Member, once_args: tuple[str, ...] = ()) -> None:
+        """Start `member`; `once_args` (e.g. `--force-new-cluster`) go on this start only."""
         proc = self._procs.get(member.name)
         if proc is not None and proc.alive():
             raise ClusterError(f"{member.name} is already running (pid {proc.pid})")
+        cmd = self.command(member, once_args)
         with open(self.log_path(member), "ab") as log:
-            log.write(f"\n=== [harness] start {' '.join(self.command(member))}\n".encode())
+            log.write(f"\n=== [harness] start {' '.join(cmd)}\n".encode())
             log.flush()
             popen = subprocess.Popen(
-                self.command(member),
+                cmd,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -315,6 +319,16 @@ class LocalCluster(Cluster):
         self._initial[member.name] = (initial_cluster, "existing")
         self.members.append(member)
         self.start_member(member)
+
+    def relocate(self, member: Member, moved: Member) -> None:
+        """Track the stopped `member` as `moved` (same name and data dir, other URLs), e.g. after
+        `member update` moved its peer URL; it starts at the new URLs from then on."""
+        if moved.name != member.name:
+            raise ValueError("a relocated member keeps its name")
+        if self.is_running(member):
+            raise ClusterError(f"{member.name} must be stopped before it is relocated")
+        self.members = [moved if m.name == member.name else m for m in self.members]
+        self._save_state()
 
     def forget(self, member: Member) -> None:
         if self.is_running(member):
