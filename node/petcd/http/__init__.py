@@ -5,17 +5,20 @@ from __future__ import annotations
 
 from petcd.http import endpoints, gateway
 from petcd.http.http1 import Router
+from petcd.http.mux import private_grpc_address
 from petcd.server.etcdserver import EtcdServer
 from petcd.v2 import add_routes as add_v2_routes
 
 GATEWAY_OVERHEAD_BYTES = 512 * 1024
 
 
-def client_router(server: EtcdServer) -> Router:
-    """Everything etcd serves over HTTP/1.1 on --listen-client-urls."""
+def client_router(server: EtcdServer, grpc_target: str | None = None) -> Router:
+    """Everything etcd serves over HTTP/1.1 on --listen-client-urls. The gateway calls the
+    member's gRPC server at `grpc_target` (default: the private address
+    `petcd.grpc_api.server` serves it on)."""
     r = Router(server.max_request_bytes + GATEWAY_OVERHEAD_BYTES)
     endpoints.add_routes(r, server)
-    gateway.add_routes(r, server)
+    gateway.add_routes(r, server, grpc_target or private_grpc_address(f"{server.id:x}"))
     add_v2_routes(r, server)
     return r
 
