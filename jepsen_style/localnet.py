@@ -84,8 +84,8 @@ class ProxiedLocalCluster(LocalCluster):
             self.listen_peer[m.name] = p
         self.proxy: LinkProxyProcess | None = None
 
-    def command(self, member: Member) -> list[str]:
-        cmd = super().command(member)
+    def command(self, member: Member, once_args: tuple[str, ...] = ()) -> list[str]:
+        cmd = super().command(member, once_args)
         port = self.listen_peer.get(member.name)
         if port is None:  # a member this class did not plan (joined later): unproxied
             return cmd
