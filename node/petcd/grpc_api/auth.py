@@ -37,7 +37,7 @@ from petcd.api.etcdserverpb import rpc_pb2 as pb
 from petcd.api.etcdserverpb import rpc_pb2_grpc as pb_grpc
 from petcd.grpc_api import validate
 from petcd.grpc_api.services import _call
-from petcd.server import auth_ops
+from petcd.server import auth_ops, concurrency
 from petcd.server.auth_ops import AuthOps
 from petcd.server.auth_store import AuthInfo, AuthStore
 from petcd.server.etcdserver import EtcdServer
@@ -172,6 +172,36 @@ def register(gs: grpc.aio.Server, server: EtcdServer) -> None:
 
 
 # -- checks per RPC ----------------------------------------------------------------------------
+
+_GUARDED_METHODS: dict[type, str] = {
+    pb.TxnRequest: "/etcdserverpb.KV/Txn",
+    pb.RangeRequest: "/etcdserverpb.KV/Range",
+    pb.DeleteRangeRequest: "/etcdserverpb.KV/DeleteRange",
+    pb.LeaseGrantRequest: "/etcdserverpb.Lease/LeaseGrant",
+}
+"""The KV/Lease method whose check applies to each request kind `concurrency` issues."""
+
+
+def request_guard(server: EtcdServer, context: Any) -> concurrency.Guard | None:
+    """A `concurrency.REQUEST_GUARD` that checks each request the Lock/Election services issue
+    for the caller of `context` exactly as the interceptor checks the same request sent over
+    gRPC with the caller's token (etcd's in-process client carries the caller's metadata).
+    None if auth is not installed."""
+    ops = auth_ops.get(server)
+    if ops is None:
+        return None
+    token = token_of(context)
+    checks = _kv_checks(server, ops.store)
+
+    async def guard(req: concurrency.Request) -> None:
+        if token is None and not ops.store.enabled:
+            return
+        # No deadline from `context`: cleanups run under the guard after the RPC has ended.
+        ai = await ops.resolve(token, None)
+        checks[_GUARDED_METHODS[type(req)]](req, ai)
+
+    return guard
+
 
 
 def _valid(fn: Callable[[], None]) -> bool:

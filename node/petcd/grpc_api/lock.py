@@ -5,6 +5,9 @@ etcd serves this service through an in-process clientv3, so every failure reache
 client as status UNKNOWN with etcd's message (e.g. "etcdserver: requested lease not found");
 `call` reproduces that. A client that cancels a waiting Lock (or whose deadline passes)
 cancels the handler, and the concurrency layer deletes the key it queued.
+
+Each RPC sets `concurrency.REQUEST_GUARD` (`auth.request_guard`), so the KV and lease requests
+it makes are checked against the caller's token as if the caller had sent them.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from petcd.api.etcdserverpb import rpc_pb2 as pb
 from petcd.api.v3lockpb import v3lock_pb2 as lpb
 from petcd.api.v3lockpb import v3lock_pb2_grpc as lpb_grpc
 from petcd.grpc_api import validate
-from petcd.server.concurrency import Concurrency
+from petcd.grpc_api.auth import request_guard
+from petcd.server.concurrency import REQUEST_GUARD, Concurrency
 from petcd.server.etcdserver import EtcdServer
 
 T = TypeVar("T")
@@ -35,11 +39,21 @@ async def call(context: grpc.aio.ServicerContext[Any, Any], coro: Awaitable[T]) 
         raise  # unreachable: abort raises
 
 
+def guard_as_caller(conc: Concurrency, context: Any) -> None:
+    """Check every request `conc` issues in this RPC as the caller's (auth). grpc.aio runs
+    each RPC in a task of its own, so the context variable is confined to this call and the
+    cleanup tasks it spawns."""
+    guard = request_guard(conc.s, context)
+    if guard is not None:
+        REQUEST_GUARD.set(guard)
+
+
 class LockService(lpb_grpc.LockServicer):
     def __init__(self, conc: Concurrency) -> None:
         self.c = conc
 
     async def Lock(self, request: lpb.LockRequest, context: Any) -> lpb.LockResponse:
+        guard_as_caller(self.c, context)
         hdr, key = await call(context, self.c.lock(request.name, request.lease))
         return lpb.LockResponse(header=hdr, key=key)
 
@@ -48,6 +62,7 @@ class LockService(lpb_grpc.LockServicer):
             validate.check_delete(pb.DeleteRangeRequest(key=request.key))
         except errors.EtcdError as err:
             await context.abort(grpc.StatusCode.UNKNOWN, err.message)
+        guard_as_caller(self.c, context)
         hdr = await call(context, self.c.unlock(request.key))
         return lpb.UnlockResponse(header=hdr)
 
