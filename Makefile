@@ -6,30 +6,53 @@ PY   := .venv/bin/python
 XDIST ?= -n auto --dist loadgroup
 PYTEST_ARGS ?=
 LINT_PATHS = $(wildcard node/petcd harness conformance jepsen_style)
+# Docker: `make up` uses containers when `docker version` succeeds, else local processes
+# (BACKEND=docker|local forces one); TOXIPROXY=1 adds the Toxiproxy overlay (docker only).
+BACKEND ?= auto
+TOXIPROXY ?=
+# Conformance files `make test` also runs on the Docker backend, and for which targets.
+DOCKER_CONFORMANCE ?= conformance/test_kv.py conformance/test_watch.py conformance/test_txn.py \
+	conformance/test_consistency.py conformance/test_faults.py conformance/test_revision.py
+DOCKER_TARGETS ?= petcd,etcd-3.5
+HAVE_DOCKER = docker version >/dev/null 2>&1
 
-.PHONY: setup up down status test lint bench
+.PHONY: setup up down status test lint bench images
 
 setup:
 	@scripts/setup.sh
 
 up: setup
-	@$(PY) -m harness up --impl $(IMPL)
+	@$(PY) -m harness --backend $(BACKEND) up --impl $(IMPL) \
+	  $(if $(filter 1 yes true,$(TOXIPROXY)),--toxiproxy)
 
 down:
-	@if [ -x $(PY) ]; then $(PY) -m harness down; else echo "no .venv; nothing to stop"; fi
+	@if [ -x $(PY) ]; then $(PY) -m harness --backend $(BACKEND) down; \
+	  else echo "no .venv; nothing to stop"; fi
 
 status:
-	@$(PY) -m harness status
+	@$(PY) -m harness --backend $(BACKEND) status
 
-# Two phases: everything but `slow` under xdist, then the `slow` tests (check perf) alone so
-# their timing is not disturbed. The first non-zero pytest exit code is kept in .run/pytest.rc
-# so .ci/run can tell "no tests collected" (5) apart; phase 2 having no slow tests is fine.
+# Every container image (base, petcd, etcd 3.5.1/3.4.23, toxiproxy), offline and cached.
+images:
+	@images/build.sh all
+
+# Phases: everything but `slow` under xdist; with a Docker engine, DOCKER_CONFORMANCE on the
+# docker backend (DOCKER_TARGETS); then the `slow` tests (check perf) alone so their timing is not
+# disturbed. With a Docker engine the images are built first (cached; seconds when warm). The
+# first non-zero pytest exit code is kept in .run/pytest.rc so .ci/run can tell "no tests
+# collected" (5) apart; the slow phase having no tests is fine.
 test: setup
 	@mkdir -p .run
+	@if $(HAVE_DOCKER); then images/build.sh all; \
+	  else echo "no Docker engine: docker tests will skip"; fi
 	@set -o pipefail; rc=0; \
 	  .venv/bin/pytest $(XDIST) -m "not slow" $(PYTEST_ARGS) 2>&1 | tee .run/pytest.log || rc=$$?; \
+	  rcd=0; if [ -n "$(strip $(DOCKER_CONFORMANCE))" ] && $(HAVE_DOCKER); then \
+	    .venv/bin/pytest $(XDIST) --backend docker --targets $(DOCKER_TARGETS) -m "not slow" \
+	      $(DOCKER_CONFORMANCE) 2>&1 | tee -a .run/pytest.log || rcd=$$?; fi; \
 	  rc2=0; .venv/bin/pytest -m slow $(PYTEST_ARGS) 2>&1 | tee -a .run/pytest.log || rc2=$$?; \
 	  if [ $$rc2 -eq 5 ]; then rc2=0; fi; \
+	  if [ $$rc -eq 0 ]; then rc=$$rcd; fi; \
 	  if [ $$rc -eq 0 ]; then rc=$$rc2; fi; \
 	  echo $$rc > .run/pytest.rc; exit $$rc
 

@@ -4,15 +4,20 @@
 #   ETCD_IMPL=etcd-3.5 compose/compose.sh up -d        # petcd (default) | etcd-3.5 | etcd-3.4
 #   compose/compose.sh ps | logs node1 | exec node1 etcdctl member list | down -v
 #   compose/compose.sh wait [timeout-seconds]           # until every member is healthy
+#   PETCD_TOXIPROXY=1 compose/compose.sh up -d          # with docker-compose.toxiproxy.yml
 #
 # It derives ETCD_IMAGE and the address/URL variables from ETCD_IMPL and PETCD_NET_PREFIX and
 # writes them to compose/.env, so later plain `docker-compose -f compose/docker-compose.yml ...`
 # commands (and later compose.sh calls without ETCD_IMPL) see the same topology.
 # COMPOSE_PROJECT_NAME (default: petcd) names the containers, network and volumes.
+# PETCD_TOXIPROXY=1 adds the Toxiproxy overlay (peer URLs http://nodeN.peer:2380, one proxy per
+# directed link, API on 127.0.0.1:${TOXIPROXY_API_PORT:-8474}); PETCD_TOXIPROXY=0 drops it. Like
+# ETCD_IMPL, the choice is remembered in compose/.env.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 FILE="$HERE/docker-compose.yml"
+OVERLAY="$HERE/docker-compose.toxiproxy.yml"
 ENVFILE="$HERE/.env"
 
 die() { printf 'compose.sh: error: %s\n' "$*" >&2; exit 2; }
@@ -44,9 +49,20 @@ net=${PETCD_NET_PREFIX:-$(prev PETCD_NET_PREFIX)}
 net=${net:-172.16.238}
 [[ $net =~ ^[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}$ ]] || die "PETCD_NET_PREFIX must be like 172.16.238"
 
-n1=${NODE1_PEER_HOST:-$net.100}
-n2=${NODE2_PEER_HOST:-$net.101}
-n3=${NODE3_PEER_HOST:-$net.102}
+toxiproxy=${PETCD_TOXIPROXY:-$(prev PETCD_TOXIPROXY)}
+toxiproxy=${toxiproxy:-0}
+[[ $toxiproxy == [01] ]] || die "PETCD_TOXIPROXY must be 0 or 1 (got '$toxiproxy')"
+FILES=(-f "$FILE")
+if [[ $toxiproxy == 1 ]]; then
+    FILES+=(-f "$OVERLAY")
+    n1=${NODE1_PEER_HOST:-node1.peer}
+    n2=${NODE2_PEER_HOST:-node2.peer}
+    n3=${NODE3_PEER_HOST:-node3.peer}
+else
+    n1=${NODE1_PEER_HOST:-$net.100}
+    n2=${NODE2_PEER_HOST:-$net.101}
+    n3=${NODE3_PEER_HOST:-$net.102}
+fi
 export ETCD_IMAGE PETCD_NET_PREFIX=$net NODE1_PEER_HOST=$n1 NODE2_PEER_HOST=$n2 NODE3_PEER_HOST=$n3
 export PETCD_INITIAL_CLUSTER=${PETCD_INITIAL_CLUSTER:-node1=http://$n1:2380,node2=http://$n2:2380,node3=http://$n3:2380}
 export COMPOSE_PROJECT_NAME=${COMPOSE_PROJECT_NAME:-petcd}
@@ -57,12 +73,19 @@ export COMPOSE_PROJECT_NAME=${COMPOSE_PROJECT_NAME:-petcd}
     echo "ETCD_IMAGE=$ETCD_IMAGE"
     echo "COMPOSE_PROJECT_NAME=$COMPOSE_PROJECT_NAME"
     echo "PETCD_NET_PREFIX=$net"
+    echo "PETCD_TOXIPROXY=$toxiproxy"
+    # Plain `docker-compose` run inside compose/ (no -f) then sees the same files.
+    if [[ $toxiproxy == 1 ]]; then
+        echo "COMPOSE_FILE=docker-compose.yml:docker-compose.toxiproxy.yml"
+    fi
     echo "NODE1_PEER_HOST=$n1"
     echo "NODE2_PEER_HOST=$n2"
     echo "NODE3_PEER_HOST=$n3"
     echo "PETCD_INITIAL_CLUSTER=$PETCD_INITIAL_CLUSTER"
     for v in NODE1_CLIENT_PORT NODE2_CLIENT_PORT NODE3_CLIENT_PORT PETCD_CLUSTER_TOKEN \
-             PETCD_RESTART PETCD_HEARTBEAT_MS PETCD_ELECTION_MS; do
+             PETCD_RESTART PETCD_HEARTBEAT_MS PETCD_ELECTION_MS TOXIPROXY_IMAGE \
+             TOXIPROXY_INIT_IMAGE TOXIPROXY_API_PORT NODE1_PROXY_CLIENT_PORT \
+             NODE2_PROXY_CLIENT_PORT NODE3_PROXY_CLIENT_PORT; do
         [[ -n "${!v:-}" ]] && echo "$v=${!v}"
     done
     true
@@ -73,9 +96,11 @@ if [[ "${1:-}" == wait ]]; then
     timeout=${2:-90}
     deadline=$(( $(date +%s) + timeout ))
     while :; do
-        ids=$("${COMPOSE[@]}" -f "$FILE" ps -q)
+        ids=$("${COMPOSE[@]}" "${FILES[@]}" ps -q)
         [[ -n "$ids" ]] || die "no containers in project $COMPOSE_PROJECT_NAME (run up -d first)"
-        states=$(docker inspect -f '{{.Name}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}' $ids)
+        # The overlay's one-shot toxiproxy-init has exited by design once the members run.
+        states=$(docker inspect -f '{{.Name}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}' $ids \
+                 | grep -v '[_-]toxiproxy-init[_-]' || true)
         if ! grep -qv ' running healthy$' <<<"$states"; then
             echo "$states" | sed 's/^\//healthy: /'
             exit 0
@@ -92,4 +117,4 @@ if [[ "${1:-}" == wait ]]; then
     done
 fi
 
-exec "${COMPOSE[@]}" -f "$FILE" "$@"
+exec "${COMPOSE[@]}" "${FILES[@]}" "$@"
