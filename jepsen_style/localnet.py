@@ -144,6 +144,10 @@ class ProxiedLocalCluster(LocalCluster):
                  if where[a] != where[b]]
         self._proxy().call(op="cut", pairs=pairs)
 
+    def cut(self, pairs: Sequence[Sequence[str]]) -> None:
+        """Cut exactly these member pairs (by name), e.g. a bridge; replaces any current cut."""
+        self._proxy().call(op="cut", pairs=[list(p) for p in pairs])
+
     def latency(self, ms: float, jitter: float = 0.0) -> None:
         self._proxy().call(op="latency", ms=ms, jitter=jitter)
 

@@ -29,7 +29,8 @@ from typing import Any
 
 from harness.cluster import Cluster, ClusterError, Member
 
-NEMESES = ("kill", "pause", "partition", "partition-leader", "latency", "admin")
+NEMESES = ("kill", "pause", "pause-holder", "partition", "partition-leader", "bridge", "latency",
+           "admin", "membership")
 
 
 @dataclass(slots=True)
@@ -142,6 +143,43 @@ class PauseNemesis(Nemesis):
                 cluster.resume(m)
 
 
+class PauseHolderNemesis(PauseNemesis):
+    """SIGSTOP the member of a slot that holds the lock right now (the workload names those
+    members through ``targets``), preferring one that is not the leader so the holder's lease
+    expires on a live leader while the holder still believes it holds the lock. Waits up to
+    ``WAIT`` seconds for such a holder, else pauses a random member. Heal sends SIGCONT."""
+
+    name = "pause-holder"
+    WAIT = 3.0
+    POLL = 0.02
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.targets: Callable[[], Sequence[str]] = list
+
+    def _candidates(self, leader: Member | None) -> list[str]:
+        try:
+            names = list(self.targets())
+        except RuntimeError:  # the workload's table changed under us (another thread): retry
+            return []
+        return sorted(n for n in names if leader is None or n != leader.name)
+
+    def inject(self, cluster: Cluster, rng: random.Random) -> Fault:
+        leader = current_leader(cluster)
+        deadline = time.monotonic() + self.WAIT
+        names = self._candidates(leader)
+        while not names and time.monotonic() < deadline:
+            time.sleep(self.POLL)  # polling the workload's holder table, bounded by WAIT
+            names = self._candidates(leader)
+        if names:
+            m, how = cluster.member(rng.choice(names)), "lock holder's member"
+        else:
+            m, how = _pick(cluster, rng, 0.0)
+        cluster.pause(m)
+        self.paused.append(m)
+        return self._fault(f"pause {how} {m.name}", [m])
+
+
 def _net(cluster: Cluster) -> Any:
     if not all(hasattr(cluster, a) for a in ("partition", "heal", "latency")):
         raise ClusterError(
@@ -174,6 +212,34 @@ class PartitionNemesis(Nemesis):
         net.partition([minority])
         names = ",".join(m.name for m in minority)
         return self._fault(f"{mode}: {names} | rest", minority, isolated=minority)
+
+    def heal(self, cluster: Cluster) -> None:
+        _net(cluster).heal()
+
+
+class BridgeNemesis(Nemesis):
+    """Jepsen's bridge: split the members into two halves that share one *bridge* member, which
+    keeps its links to both; no half has a majority alone (5 members: 2 | bridge | 2). Needs at
+    least 3 members (with 3 it cuts one pair). Cuts go through the link proxy; its limit: peer
+    connections it cannot attribute to a sender (etcd's ``/version`` probes and 3.5's lease
+    keep-alive forwarding) are refused only when every link into their target is cut, which a
+    bridge never does, so those few requests cross the cut."""
+
+    name = "bridge"
+
+    def inject(self, cluster: Cluster, rng: random.Random) -> Fault:
+        net = _net(cluster)
+        ms = list(cluster.members)
+        if len(ms) < 3:
+            raise ClusterError("a bridge partition needs at least 3 members")
+        rng.shuffle(ms)
+        bridge, rest = ms[0], ms[1:]
+        half = len(rest) // 2
+        a, b = rest[:half], rest[half:]
+        net.cut([[x.name, y.name] for x in a for y in b])
+        detail = (f"bridge {bridge.name}: {','.join(m.name for m in a)} | "
+                  f"{','.join(m.name for m in b)}")
+        return self._fault(detail, [*a, *b])
 
     def heal(self, cluster: Cluster) -> None:
         _net(cluster).heal()
@@ -226,6 +292,14 @@ def make_nemeses(names: Sequence[str]) -> list[Nemesis]:
             out.append(PauseNemesis())
         elif n == "partition":
             out.append(PartitionNemesis())
+        elif n == "pause-holder":
+            out.append(PauseHolderNemesis())
+        elif n == "bridge":
+            out.append(BridgeNemesis())
+        elif n == "membership":
+            from jepsen_style.membership import MembershipNemesis
+
+            out.append(MembershipNemesis())
         elif n == "partition-leader":
             out.append(PartitionNemesis(("isolate-leader",)))
         elif n == "latency":
@@ -251,11 +325,16 @@ class Schedule:
     faults: list[Fault] = field(default_factory=list)
     isolated: frozenset[str] = frozenset()
     log: Callable[[str], None] = lambda s: None
+    targets: Callable[[], Sequence[str]] = list
+    """Members a targeted nemesis should hit (from the workload), handed to those nemeses."""
 
     async def run(self, start: float, deadline: float) -> None:
         """Inject and heal until ``deadline`` (monotonic seconds); always heals at the end."""
         rng = random.Random(f"{self.seed}/nemesis")
         order: list[Nemesis] = []
+        for nem in self.nemeses:
+            if isinstance(nem, PauseHolderNemesis):
+                nem.targets = self.targets
         try:
             if not self.nemeses:
                 return

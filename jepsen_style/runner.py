@@ -129,7 +129,7 @@ class Run:
         member = members[slot.index % len(members)]
         process: int = slot.index
         client = EtcdClient(member.client_url, self.opts.request_timeout)
-        hard = self.opts.request_timeout + 5.0
+        hard = max(self.opts.request_timeout, self.workload.op_deadline) + 5.0
         try:
             while await self.gen.pace(slot):
                 isolated = self.schedule.isolated if self.schedule else frozenset()
@@ -184,7 +184,7 @@ class Run:
             cluster, make_nemeses(self.opts.nemeses), seed=self.opts.seed,
             quiet_start=self.opts.quiet_start, fault_seconds=self.opts.fault_seconds,
             quiet_seconds=self.opts.quiet_seconds, final_quiet=self.opts.final_quiet,
-            log=self.log)
+            log=self.log, targets=self.workload.nemesis_targets)
         self.gen.begin()
         self._t0 = self.gen.start
         self._t0_ns = time.monotonic_ns() - int((time.monotonic() - self._t0) * 1e9)

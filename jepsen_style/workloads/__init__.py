@@ -55,6 +55,9 @@ class Verdict:
 
 class Workload(ABC):
     name: str = ""
+    op_deadline: float = 0.0
+    """Seconds an operation may legitimately take when longer than ``--request-timeout`` (the
+    lock workload's critical section outlasts a pause); the runner's outer bound follows it."""
 
     def __init__(self, opts: WorkloadOptions) -> None:
         self.opts = opts
@@ -64,6 +67,10 @@ class Workload(ABC):
 
     async def teardown(self, clients: list[EtcdClient]) -> None:
         """Runs once after the last operation completed and the cluster was healed."""
+
+    def nemesis_targets(self) -> list[str]:
+        """Members a targeted nemesis should hit now (the ``pause-holder`` nemesis asks)."""
+        return []
 
     @abstractmethod
     def next_op(self, slot: Slot, ctx: Context) -> Op | None: ...
@@ -92,7 +99,19 @@ def get_workload(name: str, opts: WorkloadOptions) -> Workload:
         from jepsen_style.workloads.set import SetWorkload
 
         return SetWorkload(opts)
+    if name == "append":
+        from jepsen_style.workloads.append import AppendWorkload
+
+        return AppendWorkload(opts)
+    if name == "lease":
+        from jepsen_style.workloads.lease import LeaseWorkload
+
+        return LeaseWorkload(opts)
+    if name == "lock":
+        from jepsen_style.workloads.lock import LockWorkload
+
+        return LockWorkload(opts)
     raise ValueError(f"unknown workload {name!r} (known: {', '.join(WORKLOADS)})")
 
 
-WORKLOADS = ("register", "watch", "set")
+WORKLOADS = ("register", "watch", "set", "append", "lease", "lock")
