@@ -9,6 +9,7 @@ built with images/build.sh (cached, offline).
 from __future__ import annotations
 
 import statistics
+import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -72,11 +73,16 @@ def median_put_seconds(c: DockerCluster, via: Member, key: str) -> float:
     return statistics.median(times)
 
 
+def in_container(c: DockerCluster, member: str, *cmd: str) -> subprocess.CompletedProcess[str]:
+    """Run a command inside a member's container (`docker exec`, bounded in time)."""
+    return subprocess.run(["docker", "exec", c.container(c.member(member)), *cmd], check=False,
+                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+
+
 def can_connect(c: DockerCluster, src: str, host: str, port: int = 2380) -> bool:
     """Whether a TCP connection from inside `src`'s container to host:port succeeds."""
     code = f"import socket; socket.create_connection(({host!r}, {port}), 3).close()"
-    res = c.compose("exec", "-T", src, "python3", "-c", code, check=False)
-    return res.returncode == 0
+    return in_container(c, src, "python3", "-c", code).returncode == 0
 
 
 def has_leader(c: DockerCluster, m: Member) -> bool:
@@ -201,8 +207,7 @@ def test_links_are_directed_and_separately_controlled(
 
     # The same name resolves to a different link address in each sending container.
     def resolve(src: str, name: str) -> str:
-        out = c.compose("exec", "-T", src, "getent", "hosts", name).stdout
-        return out.split()[0]
+        return in_container(c, src, "getent", "hosts", name).stdout.split()[0]
 
     assert resolve("node1", "node2.peer") == f"{c.net_prefix}.212"
     assert resolve("node3", "node2.peer") == f"{c.net_prefix}.232"
