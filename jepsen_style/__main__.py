@@ -172,7 +172,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     nemeses = tuple(n for n in args.nemesis.split(",") if n) if args.nemesis else ()
     opts = RunOptions(
-        target=args.target, backend=args.backend, workload=args.workload, nemeses=nemeses,
+        target=args.target, backend=args.backend, members=args.members,
+        workload=args.workload, nemeses=nemeses,
         time_limit=args.time_limit, seed=args.seed, concurrency=args.concurrency,
         rate=args.rate, keys_active=args.keys, ops_per_key=args.ops_per_key,
         request_timeout=args.request_timeout, serializable_reads=args.serializable_reads,
@@ -200,13 +201,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 def add_run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """The ``run`` subcommand's arguments."""
     from harness.impls import IMPL_NAMES
-
     from jepsen_style.nemesis import NEMESES
     from jepsen_style.workloads import WORKLOADS
 
     run = sub.add_parser("run", help="run a workload against a cluster under faults, then check")
     run.add_argument("--target", choices=IMPL_NAMES, default="petcd")
     run.add_argument("--backend", choices=("local", "docker"), default="local")
+    run.add_argument("--members", type=int, default=3,
+                     help="cluster size on the local backend (5 for bridge partitions)")
     run.add_argument("--workload", choices=WORKLOADS, default="register")
     run.add_argument("--nemesis", default="",
                      help=f"comma-separated, taking turns: {', '.join(NEMESES)} (default none)")

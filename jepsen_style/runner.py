@@ -43,6 +43,7 @@ RECONNECT_PAUSE = 0.1
 class RunOptions:
     target: str = "petcd"
     backend: str = "local"
+    members: int = 3
     workload: str = "register"
     nemeses: tuple[str, ...] = ()
     time_limit: float = 60.0
@@ -84,14 +85,17 @@ class RunResult:
 
 
 def make_cluster(opts: RunOptions, root: Path) -> Cluster:
-    """A 3-member cluster of the target on the chosen backend (not started)."""
+    """A cluster of ``opts.members`` members of the target on the chosen backend (not
+    started); the Docker backend has 3."""
     if opts.backend == "local":
         from jepsen_style.localnet import ProxiedLocalCluster
 
-        return ProxiedLocalCluster(opts.target, root=root)
+        return ProxiedLocalCluster(opts.target, root=root, size=opts.members)
     if opts.backend == "docker":
         from harness.docker_backend import DockerCluster
 
+        if opts.members != 3:
+            raise ValueError("the docker backend runs 3 members")
         return DockerCluster(opts.target)
     raise ValueError(f"unknown backend {opts.backend!r} (local or docker)")
 
@@ -214,7 +218,7 @@ class Run:
         recovered: bool | None = None
         try:
             cluster = make_cluster(self.opts, tmp)
-            self.log(f"run {self.run_id}: starting 3-member {self.opts.target} "
+            self.log(f"run {self.run_id}: starting {self.opts.members}-member {self.opts.target} "
                      f"({self.opts.backend})")
             cluster.start()
             cluster.wait_healthy(60.0)
