@@ -146,12 +146,16 @@ class PauseNemesis(Nemesis):
 class PauseHolderNemesis(PauseNemesis):
     """SIGSTOP the member of a slot that holds the lock right now (the workload names those
     members through ``targets``), preferring one that is not the leader so the holder's lease
-    expires on a live leader while the holder still believes it holds the lock. Waits up to
-    ``WAIT`` seconds for such a holder, else pauses a random member. Heal sends SIGCONT."""
+    expires on a live leader while the holder still believes it holds the lock. After the
+    SIGSTOP it checks (``SETTLE`` s later) that the holder is still inside; if not it resumes
+    the member and tries again (``ATTEMPTS`` times within ``WAIT`` s), else pauses a random
+    member and says so in the fault's detail. Heal sends SIGCONT."""
 
     name = "pause-holder"
     WAIT = 3.0
     POLL = 0.02
+    SETTLE = 0.05
+    ATTEMPTS = 10
 
     def __init__(self) -> None:
         super().__init__()
@@ -167,17 +171,26 @@ class PauseHolderNemesis(PauseNemesis):
     def inject(self, cluster: Cluster, rng: random.Random) -> Fault:
         leader = current_leader(cluster)
         deadline = time.monotonic() + self.WAIT
-        names = self._candidates(leader)
-        while not names and time.monotonic() < deadline:
-            time.sleep(self.POLL)  # polling the workload's holder table, bounded by WAIT
+        for _ in range(self.ATTEMPTS):
             names = self._candidates(leader)
-        if names:
-            m, how = cluster.member(rng.choice(names)), "lock holder's member"
-        else:
-            m, how = _pick(cluster, rng, 0.0)
+            while not names and time.monotonic() < deadline:
+                time.sleep(self.POLL)  # polling the workload's holder table, bounded by WAIT
+                names = self._candidates(leader)
+            if not names:
+                break
+            m = cluster.member(rng.choice(names))
+            cluster.pause(m)
+            # A holder may have left its critical section between the look and the SIGSTOP
+            # (answers already in flight still arrive): confirm, else let go and look again.
+            time.sleep(self.SETTLE)
+            if m.name in self._candidates(None):
+                self.paused.append(m)
+                return self._fault(f"pause lock holder's member {m.name}", [m])
+            cluster.resume(m)
+        m, _ = _pick(cluster, rng, 0.0)
         cluster.pause(m)
         self.paused.append(m)
-        return self._fault(f"pause {how} {m.name}", [m])
+        return self._fault(f"pause random {m.name} (no lock holder caught)", [m])
 
 
 def _net(cluster: Cluster) -> Any:

@@ -3,10 +3,12 @@
 The history (one lock, one counter) has per process the cycle ``acquire`` (ok: the process
 believes it holds the lock), ``read`` of the counter (ok value: the integer read, 0 if absent),
 ``write`` of read + 1, ``release``. A process's *hold* is the interval in which it certainly
-believed it held the lock: from the ``ok`` of its acquire to the invocation of its release; if
-it never invoked the release (an operation inside failed or had an unknown outcome, or the
-history ended) the hold ends at the invocation of its last operation inside. These bounds are
-conservative: a lock that provides mutual exclusion never lets two holds overlap.
+believed it held the lock: from the ``ok`` of its acquire to the invocation of its release. A
+process whose operation inside the critical section failed or timed out (``fail``/``info``) was
+inside, waiting for that answer, until the completion: its hold ends there (the workload then
+abandons the session). An operation still open at the end of the history ends the hold at its
+invocation. A lock that provides mutual exclusion never lets two such holds overlap: the lease
+of a holder that is still waiting is still being kept alive.
 
 Anomalies:
 
@@ -80,6 +82,7 @@ def holds_of(events: Sequence[Event]) -> list[Hold]:
             open_holds[p] = Hold(p, ev.time, ev.time)
         elif ev.type != "ok" and p in open_holds and ev.f in ("read", "write"):
             h = open_holds.pop(p)
+            h.end = ev.time
             h.ended_by = f"{ev.f} {ev.type}"
             out.append(h)
     for h in open_holds.values():

@@ -59,6 +59,17 @@ def test_lock_hold_ends_at_last_invoke_after_unknown_outcome() -> None:
     assert res.valid, res.anomalies  # 0's hold ended at 0.4 (its last invoke), before 1's
 
 
+def test_lock_holder_waiting_on_a_timed_out_write_still_holds() -> None:
+    b = B()
+    b.op(0, "acquire", "lock", None, 0.0, 0.1, out="/lock/0")
+    b.op(0, "read", "counter", None, 0.2, 0.3, out=0)
+    b.op(0, "write", "counter", 1, 0.4, 10.4, typ="info")  # waited 10 s, then gave up
+    _cycle(b, 1, 3.0, 0)  # the lease expired meanwhile and another session took the lock
+    res = lock.check(b.events(), final_counter=1)
+    assert "overlapping-holds" in res.anomalies, res.anomalies
+    assert res.anomalies["overlapping-holds"][0]["first"]["ended_by"] == "write info"
+
+
 def _lease(b: B, p: int, lid: int, t: float, ttl: int = 3) -> None:
     b.op(p, "grant", None, ttl, t, t + 0.01, out=(lid, ttl))
     b.op(p, "put", f"k{lid}", lid, t + 0.02, t + 0.03)

@@ -17,6 +17,12 @@ commit errored -> ``info`` (unless etcd rejected it outright). ``teardown`` read
 more (linearizable, after the final heal), which :mod:`jepsen_style.checker.append` uses as the
 final version order and to find lost appends.
 
+With ``serializable_reads`` the snapshot is served by the member alone (a serializable Txn), so
+read-only transactions may be stale; with ``isolated_reads`` too, slots on members a partition
+isolates only read and the others only append: the control in which the checker must find
+``G-single-realtime`` (reads that miss appends acknowledged before they began). Appending
+transactions stay safe either way: their commit compares revisions on the leader.
+
 Keys rotate per slot: every ``GROUP_OPS`` transactions a slot moves to the next group of
 ``KEYS_ACTIVE`` keys (``k<group * KEYS_ACTIVE + i>``), which bounds list lengths.
 """
@@ -71,10 +77,15 @@ class AppendWorkload(Workload):
         rng = slot.rng
         group = slot.ops // GROUP_OPS
         n = rng.randint(1, MAX_MOPS)
+        # The stale-read control: members cut off by a partition only read, the rest only write.
+        forced = None
+        if self.opts.isolated_reads and ctx.isolated:
+            forced = "r" if ctx.member in ctx.isolated else "append"
         mops: list[Value] = []
         for i in range(n):
             key = f"k{group * KEYS_ACTIVE + rng.randrange(KEYS_ACTIVE)}"
-            if rng.random() < 0.5:
+            kind = "r" if rng.random() < 0.5 else "append"
+            if (forced or kind) == "r":
                 mops.append(("r", key, None))
             else:
                 mops.append(("append", key, slot.index * VALUE_STRIDE + slot.ops * MAX_MOPS + i))
@@ -85,7 +96,7 @@ class AppendWorkload(Workload):
         mops = [m for m in op.value if isinstance(m, tuple)]
         keys = sorted({str(m[1]) for m in mops})
         snap = pb.TxnRequest(success=[pb.RequestOp(request_range=pb.RangeRequest(
-            key=self._etcd_key(k))) for k in keys])
+            key=self._etcd_key(k), serializable=self.opts.serializable_reads)) for k in keys])
         try:
             resp = await client.txn_raw(snap)
         except ClientError as err:

@@ -76,8 +76,10 @@ class LockWorkload(Workload):
         return f"{self.opts.prefix}/counter".encode()
 
     def nemesis_targets(self) -> list[str]:
-        return sorted({st.member for st in self.state.values()
-                       if st.phase in ("held", "read", "written")})
+        # Holders before their write was acknowledged: paused now, they write after the pause
+        # (a holder already releasing would end its hold at the release's invocation).
+        return sorted({st.member for st in list(self.state.values())
+                       if st.phase in ("held", "read")})
 
     def next_op(self, slot: Slot, ctx: Context) -> Op | None:
         st = self.state.setdefault(slot.index, _SlotState(ctx.member))
