@@ -9,6 +9,7 @@ never emitted.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .config import Config
@@ -79,6 +80,16 @@ class RawNode:
     def propose(self, data: bytes) -> None:
         """Propose `data`; raises ProposalDroppedError if there is no leader to take it."""
         self.raft.step(Message(MT.MsgProp, frm=self.raft.id, entries=[Entry(data=data)]))
+
+    def propose_batch(self, datas: Sequence[bytes]) -> None:
+        """Propose every item of `datas` as one MsgProp (consecutive entries, in order).
+
+        All or nothing: raises ProposalDroppedError if there is no leader to take them. One
+        MsgProp means one MsgApp per follower and one MsgAppResp back instead of one per
+        proposal, which is what makes batching worth it.
+        """
+        ents = [Entry(data=d) for d in datas]
+        self.raft.step(Message(MT.MsgProp, frm=self.raft.id, entries=ents))
 
     def propose_conf_change(self, cc: ConfChange) -> None:
         e = Entry(type=EntryType.EntryConfChange, data=cc.encode())

@@ -265,13 +265,15 @@ class EtcdServer:
         deadline = loop.time() + self.request_timeout
         await self.wait_leader(deadline)
         fut = self.wait.register(rid)
-        try:
-            self.driver.call(lambda: self.rn.propose(data))
-        except ProposalDroppedError:
-            self.wait.cancel(rid)
-            metrics.PROPOSALS_FAILED.inc()
-            raise errors.TIMEOUT from None
+        # Batched with the other proposals of this loop turn (see RaftDriver.propose); a drop
+        # comes back through proposals_dropped as TIMEOUT, as the synchronous one used to.
+        self.driver.propose(data, rid)
         return await self._await_result(rid, fut, deadline)
+
+    def proposals_dropped(self, tags: list[int]) -> None:
+        for rid in tags:
+            metrics.PROPOSALS_FAILED.inc()
+            self.wait.trigger(rid, errors.TIMEOUT)
 
     async def propose_conf_change(self, build: Any, rid: int) -> Any:
         """Propose a conf change built by `build()` and wait for its apply result."""

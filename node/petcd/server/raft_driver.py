@@ -4,6 +4,11 @@ One task runs the Ready loop: persist (one synced LevelDB write per Ready, off t
 proposals keep batching meanwhile), send, apply, advance. A second task ticks the core every
 heartbeat interval. Nothing else calls `RawNode.ready()`/`advance()`.
 
+Proposals are queued (`propose`) and stepped into the core as ONE MsgProp at the top of each
+Ready-loop turn. A proposal stepped earlier would only reach the wire with the next Ready
+anyway, so queueing adds no latency; it turns N proposals into one MsgApp per follower and one
+MsgAppResp back (and one forwarded MsgProp on a follower) instead of N of each.
+
 Ordering contract (etcd-io/raft's): a follower sends its messages only after the entries and
 hard state of the same Ready are durable; a leader may send its appends while it persists
 (its own log counts toward commitment only through entries it has persisted before any client
@@ -25,6 +30,7 @@ from petcd.raft.types import (
     Entry,
     Message,
     MessageType,
+    ProposalDroppedError,
     ReadState,
     Ready,
     Snapshot,
@@ -43,6 +49,8 @@ class Application(Protocol):
     def apply_snapshot(self, snap: Snapshot) -> None: ...
     def apply_entries(self, entries: list[Entry]) -> None: ...
     def after_advance(self) -> None: ...
+    def proposals_dropped(self, tags: list[int]) -> None:
+        """The core refused the queued proposals with these tags (no leader to take them)."""
 
 
 class Sender(Protocol):
@@ -71,6 +79,8 @@ class RaftDriver:
         self._wake = asyncio.Event()
         self._stopped = False
         self._tasks: list[asyncio.Task[None]] = []
+        self._props: list[bytes] = []
+        self._prop_tags: list[int] = []
         # One thread: saves are ordered and never overlap.
         self._io = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="raft-io")
 
@@ -90,6 +100,21 @@ class RaftDriver:
                 "dropped raft message", type=msg.type.name, sender=f"{msg.frm:x}", error=str(exc)
             )
         self._wake.set()
+
+    def propose(self, data: bytes, tag: int) -> None:
+        """Queue `data` for the next batch; if the core drops the batch, `tag` is reported
+        through `Application.proposals_dropped`. Queue order is log order."""
+        self._props.append(data)
+        self._prop_tags.append(tag)
+        self._wake.set()
+
+    def _flush_proposals(self) -> None:
+        datas, tags = self._props, self._prop_tags
+        self._props, self._prop_tags = [], []
+        try:
+            self.rn.propose_batch(datas)
+        except ProposalDroppedError:
+            self.app.proposals_dropped(tags)
 
     def call(self, fn: Callable[[], None]) -> None:
         """Run a RawNode mutation (propose, read_index, ...) and wake the loop."""
@@ -132,6 +157,8 @@ class RaftDriver:
     async def _ready_loop(self) -> None:
         try:
             while not self._stopped:
+                if self._props:
+                    self._flush_proposals()
                 if not self.rn.has_ready():
                     self._wake.clear()
                     await self._wake.wait()

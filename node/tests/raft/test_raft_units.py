@@ -362,3 +362,46 @@ def test_config_validation() -> None:
         make_node(election_tick=1, heartbeat_tick=1)
     with pytest.raises(ValueError):
         RawNode(Config(id=0, storage=MemoryStorage(), rng=random.Random(0)))
+
+
+def test_propose_batch_appends_in_order_as_one_proposal() -> None:
+    n = make_node()
+    n.campaign()
+    drain(n)
+    n.propose_batch([b"a", b"b", b"c"])
+    rd = n.ready()
+    assert [(e.index, e.data) for e in rd.entries] == [(2, b"a"), (3, b"b"), (4, b"c")]
+    assert [e.data for e in rd.committed_entries] == [b"a", b"b", b"c"]
+
+
+def test_propose_batch_sends_one_append_per_follower() -> None:
+    n = make_node(1, (1, 2, 3))
+    st = n.raft.raft_log.storage
+    assert isinstance(st, MemoryStorage)
+
+    def step_all(resp: MessageType) -> None:
+        rd = n.ready()
+        st.append(rd.entries)
+        if rd.hard_state is not None:
+            st.set_hard_state(rd.hard_state)
+        n.advance(rd)
+        for m in rd.messages:
+            n.step(Message(resp, to=1, frm=m.to, term=m.term, index=m.index + len(m.entries)))
+
+    n.campaign()
+    step_all(MessageType.MsgPreVoteResp)
+    step_all(MessageType.MsgVoteResp)
+    assert n.raft.state == StateType.StateLeader
+    step_all(MessageType.MsgAppResp)  # followers take the empty entry: both now replicate
+    n.advance(n.ready())  # the commit broadcast
+    n.propose_batch([b"a", b"b", b"c"])
+    apps = [m for m in n.ready().messages if m.type == MessageType.MsgApp]
+    assert sorted(m.to for m in apps) == [2, 3]
+    assert all([e.data for e in m.entries] == [b"a", b"b", b"c"] for m in apps)
+
+
+def test_propose_batch_without_leader_drops_all() -> None:
+    n = make_node(1, (1, 2, 3))
+    with pytest.raises(ProposalDroppedError):
+        n.propose_batch([b"x", b"y"])
+    assert n.raft.raft_log.last_index() == 0
