@@ -73,7 +73,8 @@ class PeerSender:
         self.urls = list(urls)
         self._env = env
         self._queue: collections.deque[Message] = collections.deque()
-        self._wake = asyncio.Event()
+        self._waiter: asyncio.Future[bool] | None = None
+        """While the stream is idle: resolved True by new work (or EOF), False by keepalive."""
         self._task: asyncio.Task[None] | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._url_index = 0
@@ -113,7 +114,9 @@ class PeerSender:
             self._report_drop(msg)
             return
         self._queue.append(msg)
-        self._wake.set()
+        w = self._waiter
+        if w is not None and not w.done():
+            w.set_result(True)
 
     def set_urls(self, urls: list[str]) -> None:
         """Replace the peer's URLs; reconnect if the current one is gone."""
@@ -237,34 +240,61 @@ class PeerSender:
         return reply.error
 
     async def _stream(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> str:
+        """Write queued messages until the link fails; returns why it ended.
+
+        Waiting is one plain future per idle period (woken by `enqueue`, the remote's EOF or
+        the keepalive timer) rather than an asyncio.wait over two tasks per batch, and
+        `drain()` is awaited only when the kernel did not take a write at once: both used to
+        cost more per batch than encoding the messages.
+        """
         env = self._env
+        loop = asyncio.get_running_loop()
         eof = asyncio.ensure_future(reader.read(1))
+        eof.add_done_callback(lambda _: self._poke(True))
+        transport = writer.transport
         try:
             while True:
                 if not self._queue:
-                    self._wake.clear()
-                    wake = asyncio.ensure_future(self._wake.wait())
-                    done, _ = await asyncio.wait(
-                        {wake, eof}, timeout=env.keepalive, return_when=asyncio.FIRST_COMPLETED
-                    )
-                    wake.cancel()
-                    if eof in done:
+                    waiter: asyncio.Future[bool] = loop.create_future()
+                    self._waiter = waiter
+                    timer = loop.call_later(env.keepalive, _resolve, waiter, False)
+                    try:
+                        woken = await waiter
+                    finally:
+                        timer.cancel()
+                        self._waiter = None
+                    if eof.done():
                         return "connection closed by remote peer"
-                    if not done and self._writer is writer:
+                    if not woken and self._writer is writer and not self._queue:
                         writer.write(wire.frame(b""))  # keepalive
                 if self._writer is not writer:
                     return "connection reset locally"
                 chunks: list[bytes] = []
                 size = 0
-                while self._queue and size < MAX_BATCH_BYTES:
-                    data = encode_message(self._queue.popleft())
+                queue = self._queue
+                while queue and size < MAX_BATCH_BYTES:
+                    data = encode_message(queue.popleft())
                     chunks.append(wire.frame(data))
                     size += len(data) + 4
                 if chunks:
-                    writer.write(b"".join(chunks))
-                async with asyncio.timeout(env.write_timeout):
-                    await writer.drain()
+                    writer.write(b"".join(chunks) if len(chunks) > 1 else chunks[0])
+                if transport.is_closing() or transport.get_write_buffer_size():
+                    # drain raises once the link is gone, and waits while the peer is slow.
+                    async with asyncio.timeout(env.write_timeout):
+                        await writer.drain()
+                elif queue:
+                    await asyncio.sleep(0)  # a batch hit MAX_BATCH_BYTES: let others run
         except (OSError, TimeoutError) as exc:
             return f"write to peer failed: {exc or type(exc).__name__}"
         finally:
             eof.cancel()
+
+    def _poke(self, value: bool) -> None:
+        w = self._waiter
+        if w is not None and not w.done():
+            w.set_result(value)
+
+
+def _resolve(fut: asyncio.Future[bool], value: bool) -> None:
+    if not fut.done():
+        fut.set_result(value)

@@ -40,6 +40,7 @@ __all__ = [
     "Reply",
     "frame",
     "read_frame",
+    "unpack_len",
 ]
 
 MAGIC = b"\x00petcd/1"
@@ -56,6 +57,12 @@ ERR_TO_MISMATCH = "to field mismatch"
 ERR_MEMBER_REMOVED = "the member has been permanently removed from the cluster"
 
 _LEN = struct.Struct(">I")
+
+
+def unpack_len(buf: bytes, offset: int) -> int:
+    """The length prefix of the frame starting at `offset` of `buf` (4 bytes must be there)."""
+    size: int = _LEN.unpack_from(buf, offset)[0]
+    return size
 
 
 class FrameError(ValueError):
