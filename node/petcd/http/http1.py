@@ -155,8 +155,13 @@ def _head(status: int, headers: list[tuple[str, str]]) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
-async def _write(writer: asyncio.StreamWriter, resp: Response, keep_alive: bool, head_only: bool
-                 ) -> None:
+async def _write(
+    writer: asyncio.StreamWriter,
+    resp: Response,
+    keep_alive: bool,
+    head_only: bool,
+    reader: asyncio.StreamReader | None = None,
+) -> None:
     headers = list(CORS_HEADERS)
     if resp.content_type:
         headers.append(("Content-Type", resp.content_type))
@@ -170,13 +175,44 @@ async def _write(writer: asyncio.StreamWriter, resp: Response, keep_alive: bool,
         await writer.drain()
         return
     headers.append(("Transfer-Encoding", "chunked"))
+    if keep_alive:
+        # A stream ends the connection: nothing pipelined behind it can be lost that way.
+        headers.append(("Connection", "close"))
     writer.write(_head(resp.status, headers))
-    async for chunk in resp.body:
-        if chunk:
-            writer.write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
-            await writer.drain()
-    writer.write(b"0\r\n\r\n")
-    await writer.drain()
+    body = resp.body
+
+    async def pump() -> None:
+        async for chunk in body:
+            if chunk:
+                writer.write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
+                await writer.drain()
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+
+    if reader is None:
+        await pump()
+        return
+    # A quiet stream (a watch with no events) must still end when its client goes away, or the
+    # gRPC stream behind it would live until the next write fails.
+    pumping = asyncio.ensure_future(pump())
+    gone = asyncio.ensure_future(_until_eof(reader))
+    try:
+        await asyncio.wait({pumping, gone}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
+        if not pumping.done():
+            pumping.cancel()
+            aclose = getattr(body, "aclose", None)
+            if aclose is not None:
+                await aclose()
+        await asyncio.gather(pumping, gone, return_exceptions=True)
+    if pumping.done() and not pumping.cancelled() and pumping.exception() is not None:
+        raise pumping.exception()  # type: ignore[misc]
+
+
+async def _until_eof(reader: asyncio.StreamReader) -> None:
+    while await reader.read(65536):
+        pass
 
 
 def serve_connection(
@@ -200,8 +236,8 @@ def serve_connection(
                     resp = await router.dispatch(req)
                 except Exception as exc:  # noqa: BLE001 - a handler bug must not kill the port
                     resp = text_error(500, f"internal error: {exc!r}")
-                await _write(writer, resp, keep, req.method == "HEAD")
-                if not keep:
+                await _write(writer, resp, keep, req.method == "HEAD", reader)
+                if not keep or not isinstance(resp.body, bytes):
                     return
         except (ConnectionError, asyncio.CancelledError):
             pass
