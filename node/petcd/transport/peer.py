@@ -114,9 +114,36 @@ class PeerSender:
             self._report_drop(msg)
             return
         self._queue.append(msg)
+
+    def flush(self) -> None:
+        """Put what `enqueue` queued on the wire now, or wake the sender task to do it.
+
+        Called once per `PeerTransport.send`. When the stream is idle and the kernel took
+        the previous writes, the batch is written right here: the messages leave before the
+        caller's next blocking step (a leader's log fsync) and no task wakes up per batch.
+        """
         w = self._waiter
-        if w is not None and not w.done():
-            w.set_result(True)
+        if w is None or w.done() or not self._queue:
+            return
+        writer = self._writer
+        if writer is not None and not writer.transport.is_closing():
+            self._write_queued(writer)
+            t = writer.transport
+            if not self._queue and not t.get_write_buffer_size():
+                return
+        w.set_result(True)  # left-overs, back-pressure or a dying link: the task handles it
+
+    def _write_queued(self, writer: asyncio.StreamWriter) -> None:
+        """Encode and write queued messages, up to MAX_BATCH_BYTES, in one write."""
+        chunks: list[bytes] = []
+        size = 0
+        queue = self._queue
+        while queue and size < MAX_BATCH_BYTES:
+            data = encode_message(queue.popleft())
+            chunks.append(wire.frame(data))
+            size += len(data) + 4
+        if chunks:
+            writer.write(b"".join(chunks) if len(chunks) > 1 else chunks[0])
 
     def set_urls(self, urls: list[str]) -> None:
         """Replace the peer's URLs; reconnect if the current one is gone."""
@@ -242,10 +269,10 @@ class PeerSender:
     async def _stream(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> str:
         """Write queued messages until the link fails; returns why it ended.
 
-        Waiting is one plain future per idle period (woken by `enqueue`, the remote's EOF or
-        the keepalive timer) rather than an asyncio.wait over two tasks per batch, and
-        `drain()` is awaited only when the kernel did not take a write at once: both used to
-        cost more per batch than encoding the messages.
+        While idle the task waits on one plain future (woken by `flush`, the remote's EOF or
+        the keepalive timer; an asyncio.wait over two tasks per batch used to cost more than
+        encoding the messages); `flush` writes directly while the task idles. `drain()` is
+        awaited only when the kernel did not take a write at once.
         """
         env = self._env
         loop = asyncio.get_running_loop()
@@ -254,7 +281,7 @@ class PeerSender:
         transport = writer.transport
         try:
             while True:
-                if not self._queue:
+                if not self._queue and not transport.get_write_buffer_size():
                     waiter: asyncio.Future[bool] = loop.create_future()
                     self._waiter = waiter
                     timer = loop.call_later(env.keepalive, _resolve, waiter, False)
@@ -269,20 +296,12 @@ class PeerSender:
                         writer.write(wire.frame(b""))  # keepalive
                 if self._writer is not writer:
                     return "connection reset locally"
-                chunks: list[bytes] = []
-                size = 0
-                queue = self._queue
-                while queue and size < MAX_BATCH_BYTES:
-                    data = encode_message(queue.popleft())
-                    chunks.append(wire.frame(data))
-                    size += len(data) + 4
-                if chunks:
-                    writer.write(b"".join(chunks) if len(chunks) > 1 else chunks[0])
+                self._write_queued(writer)
                 if transport.is_closing() or transport.get_write_buffer_size():
                     # drain raises once the link is gone, and waits while the peer is slow.
                     async with asyncio.timeout(env.write_timeout):
                         await writer.drain()
-                elif queue:
+                elif self._queue:
                     await asyncio.sleep(0)  # a batch hit MAX_BATCH_BYTES: let others run
         except (OSError, TimeoutError) as exc:
             return f"write to peer failed: {exc or type(exc).__name__}"

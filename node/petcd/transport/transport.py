@@ -244,14 +244,20 @@ class PeerTransport:
         return peer is not None and peer.active
 
     def send(self, msgs: Iterable[Message]) -> None:
-        """Queue each message for its ``to`` peer; never blocks or awaits.
+        """Queue each message for its ``to`` peer and write each peer's batch at once when
+        its link is idle (else its sender task does); never blocks or awaits.
 
         Messages to unknown peers (or to ourselves) are dropped silently, as etcd does.
         """
+        touched: list[PeerSender] = []
         for msg in msgs:
             peer = self._peers.get(msg.to)
             if peer is not None:
                 peer.enqueue(msg)
+                if peer not in touched:
+                    touched.append(peer)
+        for peer in touched:
+            peer.flush()
 
     # -- inbound -------------------------------------------------------------------------------
 
