@@ -162,6 +162,12 @@ def _local(make: Callable[..., Cluster], size: int = 3) -> LocalCluster:
     return c
 
 
+@pytest.fixture(autouse=True)
+def _local_backend_only(pytestconfig: pytest.Config) -> None:
+    if str(pytestconfig.getoption("--backend", default="local")) != "local":
+        pytest.skip("recovery scenarios start single members with their own flags: local only")
+
+
 @pytest.fixture
 def acked(prefix: str) -> Acked:
     return Acked(prefix)
