@@ -127,6 +127,15 @@ def is_read_only_txn(r: pb.TxnRequest) -> bool:
     return True
 
 
+def is_serializable_txn(r: pb.TxnRequest) -> bool:
+    """Every op is a serializable range (a nested txn never is, as in etcd): etcd serves such a
+    txn from local state without a ReadIndex round."""
+    return all(
+        op.WhichOneof("request") == "request_range" and op.request_range.serializable
+        for op in (*r.success, *r.failure)
+    )
+
+
 def do_read_only_txn(reader: Reader, r: pb.TxnRequest) -> pb.TxnResponse:
     ok = all(compare_holds(reader, c) for c in r.compare)
     resp = pb.TxnResponse(succeeded=ok)

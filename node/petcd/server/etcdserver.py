@@ -38,7 +38,13 @@ from petcd.raft.types import (
     Snapshot,
     SoftState,
 )
-from petcd.server.applier import KVApplier, do_range, do_read_only_txn, is_read_only_txn
+from petcd.server.applier import (
+    KVApplier,
+    do_range,
+    do_read_only_txn,
+    is_read_only_txn,
+    is_serializable_txn,
+)
 from petcd.server.cluster import ClusterOps, PeerSender
 from petcd.server.leader_client import LeaderChannels
 from petcd.server.membership import Membership
@@ -64,12 +70,6 @@ the environment override lets tests force snapshot transfers without writing 500
 def _expire(fut: asyncio.Future[Any]) -> None:
     if not fut.done():
         fut.set_exception(TimeoutError())
-
-
-def _fail(fut: asyncio.Future[None], exc: BaseException) -> None:
-    fut.set_exception(exc)
-    # Readers that already gave up never retrieve it; mark it retrieved to keep logs clean.
-    fut.exception()
 
 
 class EtcdServer:
@@ -120,7 +120,8 @@ class EtcdServer:
         self.leader_changes = 0
         self._req_seq = (member_id & 0xFFFF) << 48 | (int(time.time() * 1000) & 0xFFFFFFFFFF) << 8
         self._read_waiters: dict[bytes, asyncio.Future[int]] = {}
-        self._pending_read: asyncio.Future[None] | None = None
+        self._pending_readers: list[asyncio.Future[None]] = []
+        """Linearizable readers waiting for the next ReadIndex round (one batch)."""
         self._read_trigger = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.stopped = asyncio.Event()
@@ -312,36 +313,47 @@ class EtcdServer:
         """Return once this member has applied everything committed before the call."""
         if self.stopped.is_set():
             raise errors.STOPPED
-        if self._pending_read is None:
-            self._pending_read = asyncio.get_running_loop().create_future()
-        fut = self._pending_read
+        # One future and one timer per reader (wait_for + shield on a shared future cost
+        # three futures, a timer and four callbacks); the read loop resolves the whole batch.
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        self._pending_readers.append(fut)
         self._read_trigger.set()
+        timer = loop.call_at(loop.time() + self.request_timeout, _expire, fut)
         try:
-            await asyncio.wait_for(asyncio.shield(fut), self.request_timeout)
+            await fut
         except TimeoutError:
             raise errors.TIMEOUT from None
+        finally:
+            timer.cancel()
 
     async def _read_loop(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
             await self._read_trigger.wait()
             self._read_trigger.clear()
-            batch = self._pending_read
-            self._pending_read = None
-            if batch is None:
+            batch = self._pending_readers
+            self._pending_readers = []
+            if not batch:
                 continue
             deadline = loop.time() + self.request_timeout
+            outcome: errors.EtcdError | None = None
             try:
                 index = await self._read_index_round(deadline)
                 await asyncio.wait_for(
                     self.applied_wait.wait(index), max(deadline - loop.time(), 0.001)
                 )
             except TimeoutError:
-                _fail(batch, errors.TIMEOUT)
+                outcome = errors.TIMEOUT
             except errors.EtcdError as err:
-                _fail(batch, err)
-            else:
-                batch.set_result(None)
+                outcome = err
+            # Readers that gave up (timer, cancellation) are done already: skip them.
+            for fut in batch:
+                if not fut.done():
+                    if outcome is None:
+                        fut.set_result(None)
+                    else:
+                        fut.set_exception(outcome)
 
     async def _read_index_round(self, deadline: float) -> int:
         loop = asyncio.get_running_loop()
@@ -380,7 +392,8 @@ class EtcdServer:
 
     async def txn(self, r: pb.TxnRequest) -> pb.TxnResponse:
         if is_read_only_txn(r):
-            await self.linearizable_read()
+            if not is_serializable_txn(r):
+                await self.linearizable_read()
             return self.header(do_read_only_txn(self.store, r))
         resp: pb.TxnResponse = await self.propose(ipb.InternalRaftRequest(txn=r))
         return resp
