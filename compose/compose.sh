@@ -101,7 +101,7 @@ if [[ "${1:-}" == wait ]]; then
         # The overlay's one-shot toxiproxy-init has exited by design once the members run.
         states=$(docker inspect -f '{{.Name}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}' $ids \
                  | grep -v '[_-]toxiproxy-init[_-]' || true)
-        if ! grep -qv ' running healthy$' <<<"$states"; then
+        if ! grep -Eqv ' running (healthy|none)$' <<<"$states"; then  # none: no healthcheck (e.g. Shopify's image)
             echo "$states" | sed 's/^\//healthy: /'
             exit 0
         fi
