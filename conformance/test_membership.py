@@ -10,7 +10,7 @@ from harness.etcdctl import Etcdctl, Result
 from harness.local import LocalCluster
 
 DEADLINE = 30.0
-ADDED = re.compile(r"^Member ([0-9a-f]+) added to cluster ([0-9a-f]+)$")
+ADDED = re.compile(r"^Member +([0-9a-f]+) added to cluster +([0-9a-f]+)$")  # etcdctl pads %16x
 
 
 def _parse_add(stdout: str) -> tuple[str, dict[str, str]]:

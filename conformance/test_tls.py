@@ -32,7 +32,7 @@ from harness.tlscerts import Pki, make_pki
 
 DEADLINE = 30.0
 HANDSHAKE_FAILED = "authentication handshake failed"
-ADDED = re.compile(r"^Member ([0-9a-f]+) added to cluster ([0-9a-f]+)$")
+ADDED = re.compile(r"^Member +([0-9a-f]+) added to cluster +([0-9a-f]+)$")  # etcdctl pads %16x
 GRANTED = re.compile(r"^lease ([0-9a-f]{16}) granted with TTL\((\d+)s\)$")
 
 Factory = Callable[..., LocalCluster]

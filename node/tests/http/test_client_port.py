@@ -96,7 +96,7 @@ def test_malformed_request_gets_400_and_port_keeps_serving(
         s.sendall(b"PRI * HTT")
     ctl = c.ctl(c.members[:1])
     ctl("put", "after", "garbage").check()
-    assert ctl("get", "pipe", "--print-value-only").check().stdout == "1\n"
+    assert ctl("get", "after", "--print-value-only").check().stdout == "garbage\n"
 
 
 def test_metrics_listener_serves_http_only(cluster: tuple[LocalCluster, int]) -> None:
