@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build every container image the testbed uses, without a container registry.
 #
-#   images/build.sh [all|base|wheelhouse|petcd|etcd-3.5|etcd-3.4|toxiproxy]...   (default: all)
+#   images/build.sh [all|base|wheelhouse|petcd|etcd-3.5|etcd-3.4|toxiproxy|dnsmasq]... (default: all)
 #
 # Steps (each cached, each safe to re-run):
 #   base        petcd/bookworm-python:latest  - Debian bookworm rootfs made by mmdebstrap
@@ -18,6 +18,8 @@
 #               (Debian's 3.4 etcdctl is kept as etcdctl-3.4).
 #   toxiproxy   petcd/toxiproxy:latest - our Toxiproxy-API server (toxiproxy/) from
 #               images/toxiproxy.Dockerfile; its build backend comes from the wheelhouse.
+#   dnsmasq     petcd/dnsmasq:latest - Debian's dnsmasq (DNS-SRV topology) from .debs fetched
+#               once by apt-get download on the host (.cache/debs/dnsmasq), images/dnsmasq.Dockerfile.
 #
 # Environment:
 #   PETCD_APT_SOURCES   apt sources file used for the rootfs (default: the host's Debian one)
@@ -277,6 +279,31 @@ build_toxiproxy() {
     docker_build petcd/toxiproxy:latest "$ROOT/images/toxiproxy.Dockerfile" "$ctx"
 }
 
+# dnsmasq-base plus the libraries it needs that the minbase rootfs lacks (bookworm). The image's
+# `dpkg -i` refuses a missing dependency, so a wrong list fails the build instead of the DNS.
+DNSMASQ_DEBS=(dnsmasq-base libdbus-1-3 libnetfilter-conntrack3 libnfnetlink0 libnftables1
+              libnftnl11 libjansson4)
+build_dnsmasq() {
+    local ctx="$IMGCACHE/ctx-dnsmasq" debs="$CACHE/debs/dnsmasq" p missing=()
+    mkdir -p "$debs"
+    for p in "${DNSMASQ_DEBS[@]}"; do
+        ls "$debs/${p}"_*_amd64.deb >/dev/null 2>&1 || missing+=("$p")
+    done
+    if (( ${#missing[@]} )); then
+        log "dnsmasq: apt-get download ${missing[*]}"
+        (cd "$debs" && { apt-get download -q "${missing[@]}" \
+            || { apt-get update -qq && apt-get download -q "${missing[@]}"; }; }) \
+            || die "apt-get download ${missing[*]} failed"
+    fi
+    rm -rf "$ctx"
+    mkdir -p "$ctx/debs"
+    for p in "${DNSMASQ_DEBS[@]}"; do
+        cp "$(ls "$debs/${p}"_*_amd64.deb | head -n1)" "$ctx/debs/"
+    done
+    find "$ctx" -exec touch -h -d @0 {} +
+    docker_build petcd/dnsmasq:latest "$ROOT/images/dnsmasq.Dockerfile" "$ctx"
+}
+
 build_petcd() {
     docker_build petcd/petcd:latest "$ROOT/node/Dockerfile" "$ROOT"
 }
@@ -296,14 +323,15 @@ main() {
     for s in "${steps[@]}"; do
         case $s in
             all) build_base; build_wheelhouse; build_etcd35; build_etcd34; build_petcd
-                 build_toxiproxy ;;
+                 build_toxiproxy; build_dnsmasq ;;
             base) build_base ;;
             wheelhouse) build_wheelhouse ;;
             petcd) build_base; build_wheelhouse; build_petcd ;;
             etcd-3.5) build_base; build_wheelhouse; build_etcd35 ;;
             etcd-3.4) build_base; build_wheelhouse; build_etcd34 ;;
             toxiproxy) build_base; build_wheelhouse; build_toxiproxy ;;
-            *) die "unknown step '$s' (all|base|wheelhouse|petcd|etcd-3.5|etcd-3.4|toxiproxy)" ;;
+            dnsmasq) build_base; build_dnsmasq ;;
+            *) die "unknown step '$s' (all|base|wheelhouse|petcd|etcd-3.5|etcd-3.4|toxiproxy|dnsmasq)" ;;
         esac
     done
     log "all done in $(( $(date +%s) - t0 ))s"
