@@ -5,6 +5,7 @@
 #   compose/compose.sh ps | logs node1 | exec node1 etcdctl member list | down -v
 #   compose/compose.sh wait [timeout-seconds]           # until every member is healthy
 #   PETCD_TOXIPROXY=1 compose/compose.sh up -d          # with docker-compose.toxiproxy.yml
+#   PETCD_BOOTSTRAP=discovery compose/compose.sh up -d  # static (default) | discovery | dns
 #
 # It derives ETCD_IMAGE and the address/URL variables from ETCD_IMPL and PETCD_NET_PREFIX and
 # writes them to compose/.env, so later plain `docker-compose -f compose/docker-compose.yml ...`
@@ -13,10 +14,13 @@
 # PETCD_TOXIPROXY=1 adds the Toxiproxy overlay (peer URLs http://nodeN.peer:2380, one proxy per
 # directed link, API on 127.0.0.1:${TOXIPROXY_API_PORT:-8474}); PETCD_TOXIPROXY=0 drops it. Like
 # ETCD_IMPL, the choice is remembered in compose/.env.
+# PETCD_BOOTSTRAP picks the topology file: static (docker-compose.yml), discovery
+# (docker-compose.discovery.yml; DISCOVERY_IMPL=petcd|etcd-3.5|etcd-3.4 picks the discovery
+# service's image, default etcd-3.5) or dns (docker-compose.dns.yml). Also remembered.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-FILE="$HERE/docker-compose.yml"
+STATIC_FILE="$HERE/docker-compose.yml"
 OVERLAY="$HERE/docker-compose.toxiproxy.yml"
 ENVFILE="$HERE/.env"
 
@@ -36,12 +40,15 @@ prev() { [[ -f "$ENVFILE" ]] && sed -n "s/^$1=//p" "$ENVFILE" | tail -n1 || true
 
 impl=${ETCD_IMPL:-$(prev ETCD_IMPL)}
 impl=${impl:-petcd}
-case $impl in
-    petcd)    image=petcd/petcd:latest ;;
-    etcd-3.5) image=petcd/etcd:3.5.1 ;;
-    etcd-3.4) image=petcd/etcd:3.4.23 ;;
-    *) die "ETCD_IMPL must be petcd, etcd-3.5 or etcd-3.4 (got '$impl')" ;;
-esac
+image_of() {  # implementation -> image
+    case $1 in
+        petcd)    echo petcd/petcd:latest ;;
+        etcd-3.5) echo petcd/etcd:3.5.1 ;;
+        etcd-3.4) echo petcd/etcd:3.4.23 ;;
+        *) return 1 ;;
+    esac
+}
+image=$(image_of "$impl") || die "ETCD_IMPL must be petcd, etcd-3.5 or etcd-3.4 (got '$impl')"
 if [[ -n "${ETCD_IMPL:-}" || -z "${ETCD_IMAGE:-}" ]]; then
     ETCD_IMAGE=$image
 fi
@@ -52,6 +59,24 @@ net=${net:-172.16.238}
 toxiproxy=${PETCD_TOXIPROXY:-$(prev PETCD_TOXIPROXY)}
 toxiproxy=${toxiproxy:-0}
 [[ $toxiproxy == [01] ]] || die "PETCD_TOXIPROXY must be 0 or 1 (got '$toxiproxy')"
+bootstrap=${PETCD_BOOTSTRAP:-$(prev PETCD_BOOTSTRAP)}
+bootstrap=${bootstrap:-static}
+case $bootstrap in
+    static)    FILE=$STATIC_FILE ;;
+    discovery) FILE="$HERE/docker-compose.discovery.yml" ;;
+    dns)       FILE="$HERE/docker-compose.dns.yml" ;;
+    *) die "PETCD_BOOTSTRAP must be static, discovery or dns (got '$bootstrap')" ;;
+esac
+[[ $toxiproxy == 0 || $bootstrap == static ]] \
+    || die "PETCD_TOXIPROXY=1 works with PETCD_BOOTSTRAP=static only (got '$bootstrap')"
+disc_impl=${DISCOVERY_IMPL:-$(prev DISCOVERY_IMPL)}
+disc_impl=${disc_impl:-etcd-3.5}
+disc_image=$(image_of "$disc_impl") \
+    || die "DISCOVERY_IMPL must be petcd, etcd-3.5 or etcd-3.4 (got '$disc_impl')"
+if [[ -n "${DISCOVERY_IMPL:-}" || -z "${DISCOVERY_IMAGE:-}" ]]; then
+    DISCOVERY_IMAGE=$disc_image
+fi
+export DISCOVERY_IMAGE
 FILES=(-f "$FILE")
 if [[ $toxiproxy == 1 ]]; then
     FILES+=(-f "$OVERLAY")
@@ -74,9 +99,14 @@ export COMPOSE_PROJECT_NAME=${COMPOSE_PROJECT_NAME:-petcd}
     echo "COMPOSE_PROJECT_NAME=$COMPOSE_PROJECT_NAME"
     echo "PETCD_NET_PREFIX=$net"
     echo "PETCD_TOXIPROXY=$toxiproxy"
+    echo "PETCD_BOOTSTRAP=$bootstrap"
+    echo "DISCOVERY_IMPL=$disc_impl"
+    echo "DISCOVERY_IMAGE=$DISCOVERY_IMAGE"
     # Plain `docker-compose` run inside compose/ (no -f) then sees the same files.
     if [[ $toxiproxy == 1 ]]; then
         echo "COMPOSE_FILE=docker-compose.yml:docker-compose.toxiproxy.yml"
+    elif [[ $bootstrap != static ]]; then
+        echo "COMPOSE_FILE=$(basename "$FILE")"
     fi
     echo "NODE1_PEER_HOST=$n1"
     echo "NODE2_PEER_HOST=$n2"
@@ -85,7 +115,8 @@ export COMPOSE_PROJECT_NAME=${COMPOSE_PROJECT_NAME:-petcd}
     for v in NODE1_CLIENT_PORT NODE2_CLIENT_PORT NODE3_CLIENT_PORT PETCD_CLUSTER_TOKEN \
              PETCD_RESTART PETCD_HEARTBEAT_MS PETCD_ELECTION_MS TOXIPROXY_IMAGE \
              TOXIPROXY_INIT_IMAGE TOXIPROXY_API_PORT NODE1_PROXY_CLIENT_PORT \
-             NODE2_PROXY_CLIENT_PORT NODE3_PROXY_CLIENT_PORT; do
+             NODE2_PROXY_CLIENT_PORT NODE3_PROXY_CLIENT_PORT PETCD_DISCOVERY_TOKEN \
+             PETCD_DISCOVERY_SIZE DISCOVERY_CLIENT_PORT PETCD_DNS_DOMAIN DNSMASQ_IMAGE; do
         [[ -n "${!v:-}" ]] && echo "$v=${!v}"
     done
     true
@@ -98,9 +129,9 @@ if [[ "${1:-}" == wait ]]; then
     while :; do
         ids=$("${COMPOSE[@]}" "${FILES[@]}" ps -q)
         [[ -n "$ids" ]] || die "no containers in project $COMPOSE_PROJECT_NAME (run up -d first)"
-        # The overlay's one-shot toxiproxy-init has exited by design once the members run.
+        # The one-shot toxiproxy-init and discovery-init have exited by design once members run.
         states=$(docker inspect -f '{{.Name}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}' $ids \
-                 | grep -v '[_-]toxiproxy-init[_-]' || true)
+                 | grep -Ev '[_-](toxiproxy|discovery)-init[_-]' || true)
         if ! grep -Eqv ' running (healthy|none)$' <<<"$states"; then  # none: no healthcheck (e.g. Shopify's image)
             echo "$states" | sed 's/^\//healthy: /'
             exit 0
