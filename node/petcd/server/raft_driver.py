@@ -1,9 +1,9 @@
 """The asyncio driver around the pure Raft core.
 
-One task runs the Ready loop: persist (one synced LevelDB write per Ready: on the loop while
-the disk is fast, on an I/O thread when it is slow, see INLINE_SAVE_BELOW), send, apply,
-advance. A second task ticks the core every
-heartbeat interval. Nothing else calls `RawNode.ready()`/`advance()`.
+One task runs the Ready loop: persist (one synced LevelDB write per Ready, off the event loop so
+proposals keep batching meanwhile; a Ready that only moves the commit index is written
+unsynced on the loop), send, apply, advance. A second task ticks the core every heartbeat
+interval. Nothing else calls `RawNode.ready()`/`advance()`.
 
 Proposals are queued (`propose`) and stepped into the core as ONE MsgProp at the top of each
 Ready-loop turn. A proposal stepped earlier would only reach the wire with the next Ready
@@ -41,20 +41,6 @@ from petcd.raft.types import (
     StateType,
 )
 from petcd.storage.raft_log import DurableRaftStorage
-
-INLINE_SAVE_BELOW = 0.002
-"""Persist on the event loop itself while saves average less than this many seconds.
-
-A synced LevelDB write takes ~0.3 ms on a local SSD, while handing it to the I/O thread
-and back costs two thread wake-ups (tens of microseconds of CPU, and on a loaded machine
-milliseconds of scheduling delay per Ready). Nothing useful is lost by blocking the loop
-for it: the next Ready cannot be handled before this one is persisted anyway, messages of
-this Ready are already on the wire (the transport writes idle links synchronously), and
-requests arriving meanwhile queue in the kernel and join the next batch. On a slow disk
-(average above the threshold) saves go back to the I/O thread, so reads, watches and lease
-keep-alives are not stalled behind fsync."""
-
-SAVE_EWMA_WEIGHT = 0.2
 
 
 class Application(Protocol):
@@ -98,8 +84,6 @@ class RaftDriver:
         self._tasks: list[asyncio.Task[None]] = []
         self._props: list[bytes] = []
         self._prop_tags: list[int] = []
-        self._save_ewma = INLINE_SAVE_BELOW
-        """Moving average of recent save durations; starts at the threshold (offloaded)."""
         # One thread: saves are ordered and never overlap.
         self._io = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="raft-io")
 
@@ -214,9 +198,10 @@ class RaftDriver:
                 # Only the commit index moved: an unsynced write of a few bytes (Raft does
                 # not need the commit index durable) costs less than the thread hop.
                 self.storage.save(rd.hard_state, rd.entries, None, False)
-            elif self._save_ewma < INLINE_SAVE_BELOW:
-                self._save(rd.hard_state, rd.entries, persisted, rd.must_sync)
             else:
+                # Synced saves run on the I/O thread: the loop keeps serving requests and
+                # stepping messages meanwhile (saving on the loop measured slower on a quiet
+                # 2-core box: the fsync wait no longer overlaps with work).
                 await asyncio.get_running_loop().run_in_executor(
                     self._io, self._save, rd.hard_state, rd.entries, persisted, rd.must_sync
                 )
@@ -236,15 +221,12 @@ class RaftDriver:
         snap: Snapshot | None,
         sync: bool,
     ) -> None:
-        """`storage.save`, timed into the fsync histogram and the inline/offload average."""
+        """`storage.save` (on the I/O thread), timed into the fsync histogram."""
         t0 = time.perf_counter()
         try:
             self.storage.save(hs, entries, snap, sync)
         finally:
-            took = time.perf_counter() - t0
-            metrics.WAL_FSYNC_SECONDS.observe(took)
-            # Plain float store: also updated from the I/O thread, read on the loop (atomic).
-            self._save_ewma += (took - self._save_ewma) * SAVE_EWMA_WEIGHT
+            metrics.WAL_FSYNC_SECONDS.observe(time.perf_counter() - t0)
 
     def _send(self, msgs: list[Message], snaps_out: list[Message]) -> None:
         self.transport.send(msgs)
