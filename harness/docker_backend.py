@@ -23,6 +23,20 @@ With `proxied=True` the cluster also uses `compose/docker-compose.toxiproxy.yml`
 container, and `link(src, dst)`, `client_link(member)`, `isolate(member)` and `heal()` control
 them (see `harness.toxiproxy_links`). Members' `client_url`s stay direct, so a test can still
 talk to a member whose links are cut; `proxied_client_url(member)` goes through the proxy.
+
+`bootstrap` picks how the three compose members find each other, each a topology file of its own:
+- "static" (default): `compose/docker-compose.yml`, ETCD_INITIAL_CLUSTER of the fixed addresses.
+- "discovery": `compose/docker-compose.discovery.yml`, a one-member v2 discovery service of
+  `discovery_impl` (any implementation; default etcd-3.5) at `<prefix>.10`, a one-shot init
+  that PUTs the token's `_config/size`, and members booting with ETCD_DISCOVERY only. The token
+  is the cluster's `token`; `discovery_url` is the URL the members use.
+- "dns": `compose/docker-compose.dns.yml`, dnsmasq at `<prefix>.53` serving A records for
+  `nodeN.<domain>` and the `_etcd-server._tcp` / `_etcd-client._tcp` SRV records; members use it
+  through compose's `dns:` and boot with ETCD_DISCOVERY_SRV. Their peer URLs are
+  `http://nodeN.<domain>:2380` (the SRV targets), which resolve to the fixed addresses.
+Every bootstrap yields the same members on the same addresses; membership changes, faults and
+teardown work alike. The auxiliary containers (discovery service, DNS server) must keep running:
+`_check_alive` reports one that exits.
 """
 
 from __future__ import annotations
@@ -41,6 +55,19 @@ from harness.impls import REPO_ROOT, Impl, get_impl
 from harness.toxiproxy_links import Link, ToxiproxyLinks, client_link_name, link_name
 
 COMPOSE_FILE = REPO_ROOT / "compose" / "docker-compose.yml"
+# The topology file of each bootstrap (see the module docstring).
+BOOTSTRAP_FILES = {
+    "static": COMPOSE_FILE,
+    "discovery": REPO_ROOT / "compose" / "docker-compose.discovery.yml",
+    "dns": REPO_ROOT / "compose" / "docker-compose.dns.yml",
+}
+BOOTSTRAPS = tuple(BOOTSTRAP_FILES)
+# Services of the bootstrap that run beside the members (and must keep running).
+BOOTSTRAP_SERVICES: dict[str, tuple[str, ...]] = {"static": (), "discovery": ("discovery",),
+                                                  "dns": ("dns",)}
+DISCOVERY_HOST = 10  # the discovery service is <prefix>.10
+DNS_HOST = 53  # dnsmasq is <prefix>.53
+DNS_DOMAIN = "petcd.test"
 TOXIPROXY_FILE = REPO_ROOT / "compose" / "docker-compose.toxiproxy.yml"
 # An env file without variables, so compose/.env (written by compose.sh) is not read.
 NO_ENV_FILE = REPO_ROOT / "compose" / "no-defaults.env"
@@ -54,9 +81,10 @@ IMAGES: dict[str, str] = {
 # The proxy of the Toxiproxy overlay; TOXIPROXY_IMAGE in the environment replaces it (for example
 # with ghcr.io/shopify/toxiproxy where a registry is reachable), as in the compose file.
 TOXIPROXY_IMAGE = "petcd/toxiproxy:latest"
+DNSMASQ_IMAGE = "petcd/dnsmasq:latest"
 # images/build.sh step that builds each image (implementations, and "toxiproxy").
 BUILD_STEPS: dict[str, str] = {"petcd": "petcd", "etcd-3.5": "etcd-3.5", "etcd-3.4": "etcd-3.4",
-                               "toxiproxy": "toxiproxy"}
+                               "toxiproxy": "toxiproxy", "dnsmasq": "dnsmasq"}
 TOXIPROXY_SERVICES = ("toxiproxy", "toxiproxy-init")
 
 COMPOSE_MEMBERS = ("node1", "node2", "node3")  # services in the compose file, in order
@@ -118,9 +146,10 @@ def toxiproxy_image() -> str:
 
 
 def ensure_image(impl: str, timeout: float = 1800.0) -> str:
-    """The image of `impl` (an implementation, or "toxiproxy"), built with images/build.sh
-    (cached, offline) if it is missing."""
-    image = toxiproxy_image() if impl == "toxiproxy" else IMAGES[impl]
+    """The image of `impl` (an implementation, "toxiproxy" or "dnsmasq"), built with
+    images/build.sh (cached, offline) if it is missing."""
+    image = (toxiproxy_image() if impl == "toxiproxy" else
+             DNSMASQ_IMAGE if impl == "dnsmasq" else IMAGES[impl])
     if impl == "toxiproxy" and image != TOXIPROXY_IMAGE:
         return image  # someone else's image: compose pulls it
     if not image_exists(image):
@@ -131,10 +160,11 @@ def ensure_image(impl: str, timeout: float = 1800.0) -> str:
     return image
 
 
-def _project_name(impl: str) -> str:
+def _project_name(impl: str, bootstrap: str = "static") -> str:
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
-    raw = f"petcd-{impl}-{worker}-{uuid.uuid4().hex[:8]}" if worker else \
-        f"petcd-{impl}-{uuid.uuid4().hex[:8]}"
+    kind = impl if bootstrap == "static" else f"{impl}-{bootstrap}"
+    raw = f"petcd-{kind}-{worker}-{uuid.uuid4().hex[:8]}" if worker else \
+        f"petcd-{kind}-{uuid.uuid4().hex[:8]}"
     return re.sub(r"[^a-z0-9_-]", "", raw.lower().replace(".", ""))
 
 
@@ -147,9 +177,11 @@ def _random_net_prefix() -> str:
 class DockerCluster(Cluster):
     """A cluster of containers of one implementation.
 
-    `size` is 1-3 initial members (the compose services node1..node3); grow further with
-    `plan_member` + `join` (not when `proxied`). `project` and `net_prefix` default to fresh
-    unique values. `proxied` adds the Toxiproxy overlay (see the module docstring).
+    `size` is 1-3 initial members (the compose services node1..node3; 3 for the "dns"
+    bootstrap, whose SRV records name all three); grow further with `plan_member` + `join` (not
+    when `proxied`). `project` and `net_prefix` default to fresh unique values. `proxied` adds
+    the Toxiproxy overlay ("static" only); `bootstrap` is "static", "discovery" or "dns", and
+    `discovery_impl` the discovery service's implementation (see the module docstring).
     """
 
     def __init__(
@@ -162,13 +194,28 @@ class DockerCluster(Cluster):
         election_ms: int = 1000,
         image: str | None = None,
         proxied: bool = False,
+        bootstrap: str = "static",
+        discovery_impl: str = "etcd-3.5",
     ) -> None:
         self.impl = get_impl(impl) if isinstance(impl, str) else impl
         if not 1 <= size <= len(COMPOSE_MEMBERS):
             raise ValueError(f"the docker topology starts 1-{len(COMPOSE_MEMBERS)} members, "
                              f"not {size}; add more with plan_member() and join()")
+        if bootstrap not in BOOTSTRAP_FILES:
+            raise ValueError(f"bootstrap must be one of {', '.join(BOOTSTRAPS)}, not {bootstrap!r}")
+        if proxied and bootstrap != "static":
+            raise ValueError("the Toxiproxy overlay works with the static bootstrap only")
+        if bootstrap == "dns" and size != len(COMPOSE_MEMBERS):
+            raise ValueError(f"the dns bootstrap starts all {len(COMPOSE_MEMBERS)} members its "
+                             f"SRV records name, not {size}")
+        if discovery_impl not in IMAGES:
+            raise ValueError(f"discovery_impl must be one of {', '.join(IMAGES)}, "
+                             f"not {discovery_impl!r}")
+        self.bootstrap = bootstrap
+        self.discovery_impl = discovery_impl
         self.image = image if image is not None else IMAGES[self.impl.name]
-        self.project = project if project is not None else _project_name(self.impl.name)
+        self.project = project if project is not None else _project_name(self.impl.name,
+                                                                          bootstrap)
         self._fixed_prefix = net_prefix
         self.net_prefix = net_prefix if net_prefix is not None else _random_net_prefix()
         self.heartbeat_ms = heartbeat_ms
@@ -184,6 +231,7 @@ class DockerCluster(Cluster):
         self._network = ""
         self.proxied = proxied
         self._api_port = ports.free_port() if proxied else 0
+        self._discovery_port = ports.free_port() if bootstrap == "discovery" else 0
         self._proxy_ports: dict[str, int] = {}
         self.links: ToxiproxyLinks | None = (
             ToxiproxyLinks("127.0.0.1", self._api_port) if proxied else None)
@@ -205,11 +253,32 @@ class DockerCluster(Cluster):
         # Through the overlay a compose member's identity is its name, resolved per container.
         if self.proxied and name in COMPOSE_MEMBERS:
             return f"{name}.peer"
+        # From DNS SRV, a member's peer URL is its SRV target, a name dnsmasq maps to its address.
+        if self.bootstrap == "dns" and name in COMPOSE_MEMBERS:
+            return f"{name}.{DNS_DOMAIN}"
         return self.address(name)
 
     def address(self, name: str) -> str:
         """The member's container address on the cluster network."""
         return f"{self.net_prefix}.{self._host_index[name]}"
+
+    @property
+    def discovery_url(self) -> str:
+        """The v2 discovery URL the members boot from (bootstrap "discovery")."""
+        return f"http://{self.net_prefix}.{DISCOVERY_HOST}:2379/v2/keys/discovery/{self.token}"
+
+    @property
+    def discovery_client_url(self) -> str:
+        """The discovery service's client URL on the host (bootstrap "discovery")."""
+        if not self._discovery_port:
+            raise ClusterError(f"{self.project} has no discovery service (bootstrap "
+                               f"{self.bootstrap!r})")
+        return f"http://127.0.0.1:{self._discovery_port}"
+
+    @property
+    def dns_server(self) -> str:
+        """The DNS server's address on the cluster network (bootstrap "dns")."""
+        return f"{self.net_prefix}.{DNS_HOST}"
 
     def initial_cluster(self) -> str:
         return ",".join(f"{m.name}={m.peer_url}" for m in self.members)
@@ -236,11 +305,19 @@ class DockerCluster(Cluster):
             env[f"NODE{i}_PROXY_CLIENT_PORT"] = str(self._proxy_ports.get(name, 0))
         env["TOXIPROXY_API_PORT"] = str(self._api_port)
         env["TOXIPROXY_IMAGE"] = toxiproxy_image()
+        env.update({
+            "DISCOVERY_IMAGE": IMAGES[self.discovery_impl],
+            "PETCD_DISCOVERY_TOKEN": self.token,
+            "PETCD_DISCOVERY_SIZE": str(self._size),
+            "DISCOVERY_CLIENT_PORT": str(self._discovery_port),
+            "PETCD_DNS_DOMAIN": DNS_DOMAIN,
+            "DNSMASQ_IMAGE": DNSMASQ_IMAGE,
+        })
         return env
 
     def compose_files(self) -> list[str]:
         """The compose files of this topology, base file first."""
-        files = [str(COMPOSE_FILE)]
+        files = [str(BOOTSTRAP_FILES[self.bootstrap])]
         if self.proxied:
             files.append(str(TOXIPROXY_FILE))
         return files
@@ -297,10 +374,15 @@ class DockerCluster(Cluster):
         if not image_exists(self.image):
             raise ClusterError(f"image {self.image} not found: run images/build.sh "
                                f"(or harness.docker_backend.ensure_image({self.impl.name!r}))")
+        for aux in self._aux_images():
+            if not image_exists(aux):
+                raise ClusterError(f"image {aux} not found: run images/build.sh (or "
+                                   "harness.docker_backend.ensure_image)")
         services = [m.name for m in self.members]
-        # Proxied members depend on the proxy's one-shot set-up having finished: let compose
-        # start and wait for those dependencies.
-        deps = [*TOXIPROXY_SERVICES] if self.proxied else ["--no-deps"]
+        # Proxied members depend on the proxy's one-shot set-up having finished, discovery and
+        # DNS members on their bootstrap services: let compose start and wait for those.
+        deps = ([*TOXIPROXY_SERVICES] if self.proxied else
+                [] if self.bootstrap != "static" else ["--no-deps"])
         if self.proxied and toxiproxy_image() == TOXIPROXY_IMAGE \
                 and not image_exists(TOXIPROXY_IMAGE):
             raise ClusterError(f"image {TOXIPROXY_IMAGE} not found: run images/build.sh "
@@ -317,8 +399,8 @@ class DockerCluster(Cluster):
             # Another network holds this subnet: take a fresh one (peer URLs change with it).
             self.net_prefix = _random_net_prefix()
             self.members = [self._member(m.name) for m in self.members]
-        if self.proxied:
-            self._record_proxy()
+        for service in self._aux_services():
+            self._record_service(service)
         for m in self.members:
             cid = self.compose("ps", "-q", m.name).stdout.strip()
             if not cid:
@@ -329,11 +411,19 @@ class DockerCluster(Cluster):
                      self._containers[self.members[0].name]]).stdout.split()
         self._network = nets[0] if nets else ""
 
-    def _record_proxy(self) -> None:
-        cid = self.compose("ps", "-q", "toxiproxy").stdout.strip()
+    def _aux_services(self) -> tuple[str, ...]:
+        """Services besides the members that must keep running (proxy, discovery, DNS)."""
+        return ("toxiproxy",) if self.proxied else BOOTSTRAP_SERVICES[self.bootstrap]
+
+    def _aux_images(self) -> list[str]:
+        return {"static": [], "discovery": [IMAGES[self.discovery_impl]],
+                "dns": [DNSMASQ_IMAGE]}[self.bootstrap]
+
+    def _record_service(self, service: str) -> None:
+        cid = self.compose("ps", "-q", service).stdout.strip()
         if not cid:
-            raise ClusterError("compose started no toxiproxy container")
-        self._containers["toxiproxy"] = cid
+            raise ClusterError(f"compose started no {service} container")
+        self._containers[service] = cid
 
     def start_member(self, member: Member) -> None:
         cid = self.container(member)
@@ -370,12 +460,14 @@ class DockerCluster(Cluster):
         return self._state(member)[0]
 
     def _check_alive(self) -> None:
-        if self.proxied and "toxiproxy" in self._containers:
-            proxy = Member("toxiproxy", "", "")
-            running, code, status = self._state(proxy)
+        for service in self._aux_services():
+            if service not in self._containers:
+                continue
+            aux = Member(service, "", "")
+            running, code, status = self._state(aux)
             if not running:
-                raise ClusterError(f"the toxiproxy container ({status}) exited with rc={code}; "
-                                   f"docker logs:\n{self.logs(proxy)}")
+                raise ClusterError(f"the {service} container ({status}) exited with rc={code}; "
+                                   f"docker logs:\n{self.logs(aux)}")
         for m in self.members:
             if m.name in self._down or m.name not in self._containers:
                 continue
@@ -405,7 +497,8 @@ class DockerCluster(Cluster):
                     check=False).stdout.split()
         if vols:
             _run(["docker", "volume", "rm", "-f", *vols], check=False)
-        for p in [*self._ports.values(), *self._proxy_ports.values(), self._api_port]:
+        for p in [*self._ports.values(), *self._proxy_ports.values(), self._api_port,
+                  self._discovery_port]:
             if p:
                 ports.release(p)
         self._containers.clear()
@@ -449,6 +542,8 @@ class DockerCluster(Cluster):
         hosts: list[str] = []
         for i, other in enumerate(COMPOSE_MEMBERS):
             hosts += ["--add-host", f"{other}.peer:{self.net_prefix}.{FIRST_HOST + i}"]
+        if self.bootstrap == "dns":  # the members' peer URLs are names only dnsmasq knows
+            hosts += ["--dns", self.dns_server]
         env = {
             "ETCD_NAME": name,
             "ETCD_LISTEN_PEER_URLS": "http://0.0.0.0:2380",
