@@ -5,7 +5,9 @@ engine answers (`docker version` succeeds), local processes otherwise.
 
 - docker: the compose topology of `compose/docker-compose.yml` (project `petcd`, members at
   172.16.238.100-102, client ports 127.0.0.1:2379/22379/32379), images built first with
-  images/build.sh; `--toxiproxy` adds the Toxiproxy overlay. See `harness.compose_up`.
+  images/build.sh; `--toxiproxy` adds the Toxiproxy overlay; `--bootstrap discovery|dns` boots
+  the members from a v2 discovery service (`--discovery-impl`) or DNS SRV records instead of a
+  static initial cluster. See `harness.compose_up`.
 - local: the cluster's pid files, logs, data and `cluster.json` live under `--dir` (default
   `.run/`); members run in their own sessions so they outlive this command.
 
@@ -65,9 +67,14 @@ def cmd_up(args: argparse.Namespace) -> int:
             _say(f"a local {local.impl.name} cluster is up in {args.dir}; run `make down` first")
             return 1
         _say("backend: docker (a Docker engine answers)")
-        return compose_up.up(args.impl, args.toxiproxy, args.timeout, _say)
+        return compose_up.up(args.impl, args.toxiproxy, args.timeout, _say, args.bootstrap,
+                             args.discovery_impl)
     if args.toxiproxy:
         _say("--toxiproxy needs the docker backend (Toxiproxy runs in the compose topology)")
+        return 1
+    if args.bootstrap != "static":
+        _say(f"--bootstrap {args.bootstrap} needs the docker backend (its discovery service or "
+             "DNS server runs in the compose topology)")
         return 1
     if engine_available() is None and compose_up.containers():
         _say("a compose cluster (project petcd) exists; run `make down` first")
@@ -165,6 +172,11 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--impl", choices=IMPL_NAMES, default="petcd")
     up.add_argument("--toxiproxy", action="store_true",
                     help="docker: add the Toxiproxy overlay (a proxy on every link)")
+    up.add_argument("--bootstrap", choices=("static", "discovery", "dns"), default="static",
+                    help="docker: how the members find each other (initial cluster, v2 "
+                         "discovery service, DNS SRV records)")
+    up.add_argument("--discovery-impl", choices=IMPL_NAMES, default="etcd-3.5",
+                    help="docker, --bootstrap discovery: the discovery service's implementation")
     up.add_argument("--ports", choices=("default", "auto"), default="default")
     up.add_argument("--timeout", type=float, default=60.0)
     sub.add_parser("down", help="stop the cluster and remove its data")

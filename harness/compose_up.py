@@ -5,13 +5,18 @@ project name `petcd`: subnet 172.16.238.0/24, members at .100-.102, client ports
 127.0.0.1:2379, :22379 and :32379, so a plain `etcdctl member list` on the host (default endpoint
 127.0.0.1:2379) and `docker-compose -f compose/docker-compose.yml exec node1 etcdctl ...` both
 work. With `toxiproxy=True` the overlay `compose/docker-compose.toxiproxy.yml` is added
-(Toxiproxy API on 127.0.0.1:8474).
+(Toxiproxy API on 127.0.0.1:8474). `bootstrap` picks the topology file: "static" (the above),
+"discovery" (`compose/docker-compose.discovery.yml`: a v2 discovery service of `discovery_impl`
+at .10, published on 127.0.0.1:2399, and members booting from ETCD_DISCOVERY) or "dns"
+(`compose/docker-compose.dns.yml`: dnsmasq at .53 with the SRV records, members booting from
+ETCD_DISCOVERY_SRV=petcd.test). Same members, addresses and host ports in all three.
 
 Invariants:
 - `up` builds the implementation's image (and the proxy's) with images/build.sh first, which is
   cached: a warm rebuild takes seconds. It returns 0 only once all three members are healthy and
   agree on one leader; on failure it prints the containers' log tails and removes the project.
-- `down` removes the project's containers, network and volumes; it is a no-op when none exist.
+- `down` removes the project's containers, network and volumes, whichever bootstrap made them
+  (read from the containers' compose service labels); it is a no-op when none exist.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import time
 from collections.abc import Callable
 
 from harness.cluster import ClusterError
-from harness.docker_backend import BUILD_SCRIPT, IMAGES
+from harness.docker_backend import BOOTSTRAP_FILES, BUILD_SCRIPT, DNS_DOMAIN, IMAGES
 from harness.etcdctl import Etcdctl
 from harness.impls import REPO_ROOT, etcdctl_35
 
@@ -32,6 +37,7 @@ ENV_FILE = REPO_ROOT / "compose" / ".env"
 PROJECT = "petcd"
 MEMBERS = ("node1", "node2", "node3")
 DEFAULT_CLIENT_PORTS = (2379, 22379, 32379)
+DISCOVERY_CLIENT_PORT = 2399  # the discovery file's default host port for its service
 BUILD_TIMEOUT = 1800.0
 CLI_TIMEOUT = 300.0
 
@@ -70,6 +76,18 @@ def containers() -> dict[str, str]:
         check=False, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     rows = [line.split("\t", 1) for line in res.stdout.splitlines() if "\t" in line]
     return {name: state for name, state in rows}
+
+
+def running_topology() -> tuple[str, bool]:
+    """(bootstrap, toxiproxy) of the project's existing containers, from their compose service
+    names: a `discovery` or `dns` service means that bootstrap, `toxiproxy` the overlay."""
+    res = subprocess.run(
+        ["docker", "ps", "-a", "--filter", f"label=com.docker.compose.project={PROJECT}",
+         "--format", '{{.Label "com.docker.compose.service"}}'],
+        check=False, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    services = set(res.stdout.split())
+    bootstrap = next((b for b in ("discovery", "dns") if b in services), "static")
+    return bootstrap, "toxiproxy" in services
 
 
 def _leftovers() -> list[str]:
@@ -112,9 +130,15 @@ def _agreed_leader(timeout: float) -> str:
         time.sleep(0.2)
 
 
-def build_images(impl: str, toxiproxy: bool, say: Say) -> bool:
-    """images/build.sh for the implementation (and the proxy); its progress goes to stderr."""
+def build_images(impl: str, toxiproxy: bool, say: Say, bootstrap: str = "static",
+                 discovery_impl: str = "etcd-3.5") -> bool:
+    """images/build.sh for the implementation (and the proxy, discovery service or DNS server
+    the topology needs); its progress goes to stderr."""
     steps = [impl, *(["toxiproxy"] if toxiproxy else [])]
+    if bootstrap == "discovery" and discovery_impl != impl:
+        steps.append(discovery_impl)
+    if bootstrap == "dns":
+        steps.append("dnsmasq")
     say(f"building images ({', '.join(steps)}) with images/build.sh (cached)")
     res = subprocess.run(["bash", str(BUILD_SCRIPT), *steps], check=False, timeout=BUILD_TIMEOUT,
                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
@@ -132,24 +156,36 @@ def print_members(say: Say) -> None:
         say(line)
 
 
-def up(impl: str, toxiproxy: bool, timeout: float, say: Say) -> int:
-    """Start (or find running) the 3-member compose topology of `impl`; 0 once healthy."""
+def up(impl: str, toxiproxy: bool, timeout: float, say: Say, bootstrap: str = "static",
+       discovery_impl: str = "etcd-3.5") -> int:
+    """Start (or find running) the 3-member compose topology of `impl` booted by `bootstrap`
+    (static, discovery or dns); 0 once healthy."""
+    if bootstrap not in BOOTSTRAP_FILES:
+        say(f"bootstrap must be one of {', '.join(BOOTSTRAP_FILES)}, not {bootstrap!r}")
+        return 1
+    if toxiproxy and bootstrap != "static":
+        say("the Toxiproxy overlay works with the static bootstrap only")
+        return 1
     running = {n: s for n, s in containers().items() if s == "running"}
     if running:
         have = remembered("ETCD_IMPL") or "petcd"
-        have_proxy = remembered("PETCD_TOXIPROXY") == "1"
-        if have != impl or have_proxy != toxiproxy:
-            say(f"a {have}{' +toxiproxy' if have_proxy else ''} compose cluster is already up "
-                f"(project {PROJECT}); run `make down` first")
+        have_boot, have_proxy = running_topology()
+        if have != impl or have_proxy != toxiproxy or have_boot != bootstrap:
+            say(f"a {have} ({have_boot}{' +toxiproxy' if have_proxy else ''}) compose cluster "
+                f"is already up (project {PROJECT}); run `make down` first")
             return 1
-        say(f"{impl} compose cluster already running (project {PROJECT})")
+        say(f"{impl} ({bootstrap}) compose cluster already running (project {PROJECT})")
     else:
-        if not build_images(impl, toxiproxy, say):
+        if not build_images(impl, toxiproxy, say, bootstrap, discovery_impl):
             return 1
-        say(f"starting 3-member {impl} cluster ({IMAGES[impl]}) with compose/compose.sh"
+        how = {"static": "", "discovery": f", booting from a {discovery_impl} discovery service",
+               "dns": ", booting from DNS SRV records (dnsmasq)"}[bootstrap]
+        say(f"starting 3-member {impl} cluster ({IMAGES[impl]}) with compose/compose.sh "
+            f"({BOOTSTRAP_FILES[bootstrap].name}{how})"
             f"{' and the Toxiproxy overlay' if toxiproxy else ''}")
         res = _compose_sh("up", "-d", "--remove-orphans", ETCD_IMPL=impl,
-                          PETCD_TOXIPROXY="1" if toxiproxy else "0")
+                          PETCD_TOXIPROXY="1" if toxiproxy else "0", PETCD_BOOTSTRAP=bootstrap,
+                          DISCOVERY_IMPL=discovery_impl)
         if res.returncode != 0:
             say(f"compose up failed:\n{res.stderr.strip()}")
             _fail_cleanup(say)
@@ -169,7 +205,16 @@ def up(impl: str, toxiproxy: bool, timeout: float, say: Say) -> int:
     say(f"leader {leader}; host etcdctl's default endpoint 127.0.0.1:2379 is node1")
     if toxiproxy:
         say("Toxiproxy API: http://127.0.0.1:8474 (proxies nodeS_to_nodeD, client_to_nodeN)")
-    say("inside: docker-compose -f compose/docker-compose.yml exec node1 etcdctl member list")
+    if bootstrap == "discovery":
+        port = remembered("DISCOVERY_CLIENT_PORT") or DISCOVERY_CLIENT_PORT
+        token = remembered("PETCD_DISCOVERY_TOKEN") or "petcd-discovery"
+        say(f"discovery service: curl -s 'http://127.0.0.1:{port}/v2/keys/discovery/{token}"
+            "?recursive=true'")
+    if bootstrap == "dns":
+        say(f"SRV: docker-compose -f compose/{BOOTSTRAP_FILES[bootstrap].name} exec node1 "
+            f"etcdctl --discovery-srv {DNS_DOMAIN} member list")
+    say(f"inside: docker-compose -f compose/{BOOTSTRAP_FILES[bootstrap].name} exec node1 "
+        "etcdctl member list")
     say("stop: make down")
     return 0
 
@@ -192,7 +237,10 @@ def down(say: Say) -> bool:
     """Remove the project's containers, network and volumes; False if nothing was there."""
     if not present():
         return False
-    res = _compose_sh("down", "-v", "--remove-orphans", "-t", "2")
+    # The file of the topology that is up, whatever compose/.env remembers.
+    bootstrap, toxiproxy = running_topology()
+    res = _compose_sh("down", "-v", "--remove-orphans", "-t", "2", PETCD_BOOTSTRAP=bootstrap,
+                      PETCD_TOXIPROXY="1" if toxiproxy else "0")
     if res.returncode != 0 or present():
         say(f"compose down left {sorted(containers())} {_leftovers()}:\n{res.stderr.strip()}")
         raise ClusterError("compose down failed")
