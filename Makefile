@@ -10,6 +10,10 @@ LINT_PATHS = $(wildcard node/petcd harness conformance jepsen_style)
 # (BACKEND=docker|local forces one); TOXIPROXY=1 adds the Toxiproxy overlay (docker only).
 BACKEND ?= auto
 TOXIPROXY ?=
+# Docker: how the members find each other: static (initial cluster) | discovery (v2 discovery
+# service of DISCOVERY_IMPL) | dns (DNS SRV records served by dnsmasq). See compose/README.md.
+BOOTSTRAP ?= static
+DISCOVERY_IMPL ?= etcd-3.5
 # Conformance files `make test` also runs on the Docker backend, and for which targets.
 DOCKER_CONFORMANCE ?= conformance/test_kv.py conformance/test_watch.py conformance/test_txn.py \
 	conformance/test_consistency.py conformance/test_faults.py conformance/test_revision.py
@@ -22,8 +26,8 @@ setup:
 	@scripts/setup.sh
 
 up: setup
-	@$(PY) -m harness --backend $(BACKEND) up --impl $(IMPL) \
-	  $(if $(filter 1 yes true,$(TOXIPROXY)),--toxiproxy)
+	@$(PY) -m harness --backend $(BACKEND) up --impl $(IMPL) --bootstrap $(BOOTSTRAP) \
+	  --discovery-impl $(DISCOVERY_IMPL) $(if $(filter 1 yes true,$(TOXIPROXY)),--toxiproxy)
 
 down:
 	@if [ -x $(PY) ]; then $(PY) -m harness --backend $(BACKEND) down; \
@@ -32,7 +36,7 @@ down:
 status:
 	@$(PY) -m harness --backend $(BACKEND) status
 
-# Every container image (base, petcd, etcd 3.5.1/3.4.23, toxiproxy), offline and cached.
+# Every container image (base, petcd, etcd 3.5.1/3.4.23, toxiproxy, dnsmasq), offline and cached.
 images:
 	@images/build.sh all
 
