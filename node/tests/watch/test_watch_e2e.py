@@ -33,8 +33,13 @@ def _run(url: str, fn: Callable[[Any], Awaitable[T]]) -> T:
     return asyncio.run(main())
 
 
+CATCHUP_ENTRIES = 500
+"""Entries a leader keeps behind its snapshot (PETCD_SNAPSHOT_CATCHUP_ENTRIES; etcd's 5000)."""
+
+
 @pytest.fixture
-def petcd_cluster() -> Iterator[LocalCluster]:
+def petcd_cluster(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalCluster]:
+    monkeypatch.setenv("PETCD_SNAPSHOT_CATCHUP_ENTRIES", str(CATCHUP_ENTRIES))
     c = LocalCluster("petcd", size=3, extra_args=("--snapshot-count=200",))
     try:
         c.start()
@@ -86,24 +91,24 @@ def test_follower_watches_share_one_stream(petcd_cluster: LocalCluster) -> None:
 
 def test_watchers_resync_after_snapshot_restore(petcd_cluster: LocalCluster) -> None:
     """Pause a follower while the leader writes past its raft log (snapshot-count 200 plus the
-    5000 entries kept for catch-up), so the follower is sent a snapshot; its watcher still gets
-    every event exactly once, in order."""
+    CATCHUP_ENTRIES kept for catch-up), so the follower is sent a snapshot; its watcher still
+    gets every event exactly once, in order.
+
+    Writes go one at a time: the leader batches concurrent proposals into one MsgApp, and its
+    window of 256 unacknowledged MsgApps to the paused follower (sitting in socket buffers)
+    could then hold every write, so the follower would catch up from them without a snapshot.
+    One write per MsgApp bounds what it can receive before the compaction point to 256."""
     c = petcd_cluster
     leader = c.leader()
     follower = next(m for m in c.members if m != leader)
-    n_writes = 5600
+    n_writes = 256 + CATCHUP_ENTRIES + 2 * 200 + 200
 
     async def writer(client: Any) -> list[int]:
         revs: list[int] = []
-        sem = asyncio.Semaphore(64)
-
-        async def one(i: int) -> None:
-            async with sem:
-                r = await client.put(b"/snap/k%d" % (i % 50), b"%d" % i)
-                revs.append(r.header.revision)
-
-        await asyncio.gather(*(one(i) for i in range(n_writes)))
-        return sorted(revs)
+        for i in range(n_writes):
+            r = await client.put(b"/snap/k%d" % (i % 50), b"%d" % i)
+            revs.append(r.header.revision)
+        return revs
 
     async def go(fclient: Any) -> None:
         start = (await fclient.put(b"/snap/start", b"s")).header.revision
