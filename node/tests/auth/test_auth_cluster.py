@@ -8,26 +8,12 @@ The cross-target checks live in `conformance/test_auth.py`; these need process c
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-
-import pytest
 
 from harness.local import LocalCluster
 
 UP_TIMEOUT = 60.0
 ROOT = ("--user", "root:rootpw")
 ALICE = ("--user", "alice:apw")
-
-
-@pytest.fixture
-def cluster() -> Iterator[LocalCluster]:
-    c = LocalCluster("petcd", size=3)
-    try:
-        c.start()
-        c.wait_healthy(timeout=UP_TIMEOUT)
-        yield c
-    finally:
-        c.stop()
 
 
 def test_auth_state_replicated_and_durable(cluster: LocalCluster) -> None:

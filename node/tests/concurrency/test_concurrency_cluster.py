@@ -30,17 +30,6 @@ LOCKCTL = Path(__file__).resolve().with_name("lockctl.py")
 WAITERS = 4
 
 
-@pytest.fixture
-def cluster() -> Iterator[LocalCluster]:
-    c = LocalCluster("petcd", size=3)
-    try:
-        c.start()
-        c.wait_healthy(timeout=UP_TIMEOUT)
-        yield c
-    finally:
-        c.stop()
-
-
 class Runner:
     """lockctl processes against chosen members; all closed at the end."""
 

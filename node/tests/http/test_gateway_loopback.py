@@ -7,11 +7,9 @@ from __future__ import annotations
 import base64
 import http.client
 import json
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from harness.local import LocalCluster
@@ -19,17 +17,6 @@ from harness.local import LocalCluster
 UP_TIMEOUT = 60.0
 ALICE = ("--user", "alice:apw")
 DENIED = "Error: etcdserver: permission denied"
-
-
-@pytest.fixture
-def member() -> Iterator[LocalCluster]:
-    c = LocalCluster("petcd", size=1)
-    try:
-        c.start()
-        c.wait_healthy(timeout=UP_TIMEOUT)
-        yield c
-    finally:
-        c.stop()
 
 
 def _b64(s: str) -> str:

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator
-
-import pytest
+from collections.abc import Callable
 
 from harness.cluster import Member
 from harness.etcdctl import Etcdctl
@@ -25,17 +23,6 @@ _TTL = re.compile(
     r"^lease ([0-9a-f]{16}) granted with TTL\((\d+)s\), remaining\((\d+)s\)"
     r"(?:, attached keys\(\[(.*)\]\))?$"
 )
-
-
-@pytest.fixture
-def cluster() -> Iterator[LocalCluster]:
-    c = LocalCluster("petcd", size=3)
-    try:
-        c.start()
-        c.wait_healthy(timeout=UP_TIMEOUT)
-        yield c
-    finally:
-        c.stop()
 
 
 def grant(ctl: Etcdctl, ttl: int) -> str:
