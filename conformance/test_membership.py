@@ -68,7 +68,7 @@ def test_member_add_update_remove(target: str, fresh_cluster: LocalCluster) -> N
 
     moved = c.plan_member("m4b")
     upd = ctl("member", "update", mid, f"--peer-urls={moved.peer_url}").check()
-    assert re.fullmatch(rf"Member {mid} updated in cluster [0-9a-f]+\n", upd.stdout)
+    assert re.fullmatch(rf"Member +{mid} updated in cluster +[0-9a-f]+\n", upd.stdout)
     row = _list_row(c, mid)
     assert row is not None and row[3] == moved.peer_url
 
@@ -77,7 +77,7 @@ def test_member_add_update_remove(target: str, fresh_cluster: LocalCluster) -> N
     assert error_line(voter) == "Error: etcdserver: can only promote a learner member"
 
     rm = ctl("member", "remove", mid).check()
-    assert re.fullmatch(rf"Member {mid} removed from cluster [0-9a-f]+\n", rm.stdout)
+    assert re.fullmatch(rf"Member +{mid} removed from cluster +[0-9a-f]+\n", rm.stdout)
     assert _list_row(c, mid) is None
     again = ctl("member", "remove", mid)
     assert again.rc != 0 and error_line(again) == "Error: etcdserver: member not found"
@@ -131,7 +131,7 @@ def test_learner_join_promote_remove(target: str, fresh_cluster: LocalCluster) -
         assert "in sync with leader" in res.stderr, res.stderr
         assert time.monotonic() < deadline, "promote never succeeded"
         time.sleep(0.2)
-    assert re.fullmatch(rf"Member {mid} promoted in cluster [0-9a-f]+\n", res.stdout)
+    assert re.fullmatch(rf"Member +{mid} promoted in cluster +[0-9a-f]+\n", res.stdout)
     assert _list_row(c, mid) == [mid, "started", "m4", planned.peer_url, planned.client_url, "false"]
     c.wait_healthy(timeout=DEADLINE)
     assert learner("get", "before-learner", "--print-value-only").check().stdout == "x\n"
