@@ -36,7 +36,7 @@ METRIC_TYPES = {
 def _request(url: str, method: str, path: str, body: str | None = None
              ) -> tuple[int, dict[str, str], bytes]:
     parts = urlsplit(url)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=15)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=15)
     try:
         conn.request(method, path, body=body,
                      headers={"Content-Type": "application/json"} if body is not None else {})

@@ -14,6 +14,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from conformance.util import error_line
 from harness.cluster import Cluster
@@ -30,14 +31,14 @@ ALARM_LINE = re.compile(r"^memberID:(\d+) alarm:NOSPACE $")
 DEADLINE = 30.0
 
 
-def _status(ctl: Etcdctl) -> list[dict[str, object]]:
-    out: list[dict[str, object]] = ctl("endpoint", "status", "-w", "json").check().json()
+def _status(ctl: Etcdctl) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = ctl("endpoint", "status", "-w", "json").check().json()
     return out
 
 
 def _rev(ctl: Etcdctl) -> int:
     st = _status(ctl.with_endpoints(ctl.endpoints[:1]))[0]["Status"]
-    return int(st["header"]["revision"])  # type: ignore[index]
+    return int(st["header"]["revision"])
 
 
 def _health(url: str) -> tuple[int, str]:
@@ -67,10 +68,10 @@ def test_nospace_alarm_cycle(target: str, cluster_factory: Callable[..., LocalCl
     assert listed and all(ALARM_LINE.match(ln) for ln in listed), listed
     alarmed = {int(ALARM_LINE.match(ln).group(1)) for ln in listed}  # type: ignore[union-attr]
     statuses = _status(every)
-    ids = {s["Status"]["header"]["member_id"] for s in statuses}  # type: ignore[index]
+    ids = {s["Status"]["header"]["member_id"] for s in statuses}
     assert alarmed <= ids
     listed = one("alarm", "list").check().stdout.splitlines()  # settled: no put in flight
-    assert all(s["Status"]["errors"] == listed for s in _status(every))  # type: ignore[index]
+    assert all(s["Status"]["errors"] == listed for s in _status(every))
 
     # Over quota and capped: puts, txns (even read-only ones: etcd's quota check runs on every
     # Txn while the backend is over quota) and lease grants fail; ranges and deletes work.
@@ -172,8 +173,8 @@ def test_snapshot_save_restore(target: str, cluster: Cluster, etcdctl: Etcdctl, 
 def _ids(ctl: Etcdctl) -> tuple[dict[str, str], str]:
     """(endpoint -> member ID hex, leader ID hex)."""
     sts = _status(ctl)
-    ids = {str(s["Endpoint"]): f"{s['Status']['header']['member_id']:x}" for s in sts}  # type: ignore[index]
-    leaders = {f"{s['Status']['leader']:x}" for s in sts}  # type: ignore[index]
+    ids = {str(s["Endpoint"]): f"{s['Status']['header']['member_id']:x}" for s in sts}
+    leaders = {f"{s['Status']['leader']:x}" for s in sts}
     assert len(leaders) == 1, sts
     return ids, leaders.pop()
 
