@@ -5,6 +5,12 @@ The initial members come from `compose/docker-compose.yml` (the same topology pe
 parallel tests (pytest-xdist) never share containers, networks, volumes or host ports. Members
 joined later (`plan_member` + `join`) are plain `docker run` containers on the same network.
 
+Container control (state, logs, signals, start/stop, exec, network connect/disconnect, `run`
+of joined members, the leftover sweep) goes through the docker SDK (`harness.docker_control`);
+compose lifecycle (up, down with volumes, ps, kill) through testcontainers' DockerCompose
+(`harness.compose_project`). `image=` (or an `image:NAME[:TAG]` implementation) runs any
+etcd-compatible server image that takes etcd's `ETCD_*` variables.
+
 Members' client URLs are `http://127.0.0.1:<port>` (ports from `harness.ports`, published on
 loopback and fixed for the cluster's lifetime, so they survive member restarts); peer URLs are the
 members' fixed container addresses. Health and leadership are observed through the client API,
@@ -44,14 +50,17 @@ from __future__ import annotations
 import os
 import random
 import re
-import shutil
 import subprocess
 import time
 import uuid
+from pathlib import Path
 
+from harness import docker_control as dc
 from harness import ports
 from harness.cluster import Cluster, ClusterError, Member
-from harness.impls import REPO_ROOT, Impl, get_impl
+from harness.compose_project import ComposeProject
+from harness.docker_control import DockerError, engine_available, image_exists
+from harness.impls import REPO_ROOT, Impl, get_impl, image_of
 from harness.toxiproxy_links import Link, ToxiproxyLinks, client_link_name, link_name
 
 COMPOSE_FILE = REPO_ROOT / "compose" / "docker-compose.yml"
@@ -94,50 +103,7 @@ CLI_TIMEOUT = 120.0
 SUBNET_TRIES = 20
 
 
-class DockerError(ClusterError):
-    """A docker or compose command failed."""
-
-
-def _run(args: list[str], timeout: float = CLI_TIMEOUT, check: bool = True,
-         env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    try:
-        res = subprocess.run(args, check=False, capture_output=True, text=True, timeout=timeout, env=env,
-                             stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired as e:
-        raise DockerError(f"{' '.join(args)}: timed out after {timeout}s") from e
-    except FileNotFoundError as e:
-        raise DockerError(f"{args[0]}: not installed") from e
-    if check and res.returncode != 0:
-        raise DockerError(f"{' '.join(args)} -> rc={res.returncode}\n{res.stderr.strip()}")
-    return res
-
-
-def engine_available() -> str | None:
-    """None if a Docker engine answers, else the reason it does not (for skip messages)."""
-    if shutil.which("docker") is None:
-        return "no docker CLI on PATH"
-    try:
-        res = subprocess.run(["docker", "version", "-f", "{{.Server.Version}}"], check=False,
-                             capture_output=True, text=True, timeout=20, stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
-        return "docker engine did not answer within 20s"
-    if res.returncode != 0:
-        return f"docker engine not reachable: {res.stderr.strip()[:200]}"
-    return None
-
-
-def compose_command() -> list[str]:
-    """The compose CLI: the `docker compose` plugin if present, else `docker-compose`."""
-    res = _run(["docker", "compose", "version"], timeout=20, check=False)
-    if res.returncode == 0:
-        return ["docker", "compose"]
-    if shutil.which("docker-compose") is not None:
-        return ["docker-compose"]
-    raise DockerError("neither 'docker compose' nor 'docker-compose' is installed")
-
-
-def image_exists(image: str) -> bool:
-    return _run(["docker", "image", "inspect", image], check=False).returncode == 0
+__all__ = ["DockerCluster", "DockerError", "engine_available", "ensure_image", "image_exists"]
 
 
 def toxiproxy_image() -> str:
@@ -146,14 +112,27 @@ def toxiproxy_image() -> str:
 
 
 def ensure_image(impl: str, timeout: float = 1800.0) -> str:
-    """The image of `impl` (an implementation, "toxiproxy" or "dnsmasq"), built with
-    images/build.sh (cached, offline) if it is missing."""
+    """The image of `impl` (an implementation, "toxiproxy", "dnsmasq" or `image:NAME[:TAG]`),
+    built with images/build.sh (cached, offline) if it is missing; a user's image must exist."""
+    user_image = image_of(impl)
+    if user_image is not None:
+        if not image_exists(user_image):
+            raise DockerError(f"image {user_image} not found: build or load it first "
+                              f"(`docker images {user_image}` lists nothing)")
+        return user_image
     image = (toxiproxy_image() if impl == "toxiproxy" else
              DNSMASQ_IMAGE if impl == "dnsmasq" else IMAGES[impl])
     if impl == "toxiproxy" and image != TOXIPROXY_IMAGE:
         return image  # someone else's image: compose pulls it
     if not image_exists(image):
-        res = _run(["bash", str(BUILD_SCRIPT), BUILD_STEPS[impl]], timeout=timeout, check=False)
+        # images/build.sh is a shell script (mmdebstrap, apt-get download, docker build): a process.
+        try:
+            res = subprocess.run(["bash", str(BUILD_SCRIPT), BUILD_STEPS[impl]], check=False,
+                                 capture_output=True, text=True, timeout=timeout,
+                                 stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired as e:
+            raise DockerError(f"{BUILD_SCRIPT} {BUILD_STEPS[impl]}: timed out after {timeout}s") \
+                from e
         if res.returncode != 0 or not image_exists(image):
             tail = "\n".join((res.stdout + res.stderr).splitlines()[-30:])
             raise DockerError(f"building {image} with {BUILD_SCRIPT} failed:\n{tail}")
@@ -213,7 +192,8 @@ class DockerCluster(Cluster):
                              f"not {discovery_impl!r}")
         self.bootstrap = bootstrap
         self.discovery_impl = discovery_impl
-        self.image = image if image is not None else IMAGES[self.impl.name]
+        self.image = (image if image is not None else image_of(self.impl.name)
+                      or IMAGES[self.impl.name])
         self.project = project if project is not None else _project_name(self.impl.name,
                                                                           bootstrap)
         self._fixed_prefix = net_prefix
@@ -222,7 +202,6 @@ class DockerCluster(Cluster):
         self.election_ms = election_ms
         self.token = f"{self.project}-{uuid.uuid4().hex[:8]}"
         self._size = size
-        self._compose = compose_command()
         self._ports: dict[str, int] = {}
         self._host_index: dict[str, int] = {}
         self._containers: dict[str, str] = {}  # member name -> container id
@@ -322,12 +301,33 @@ class DockerCluster(Cluster):
             files.append(str(TOXIPROXY_FILE))
         return files
 
+    def compose_project(self, services: list[str] | None = None,
+                        up_args: list[str] | None = None) -> ComposeProject:
+        """This cluster's compose project (testcontainers' DockerCompose; ignores compose/.env)."""
+        return ComposeProject.of([Path(f) for f in self.compose_files()], self.project,
+                                 self._compose_env(), NO_ENV_FILE, services=services,
+                                 up_args=up_args)
+
     def compose(self, *args: str, timeout: float = CLI_TIMEOUT,
                 check: bool = True) -> subprocess.CompletedProcess[str]:
-        """Run the compose CLI on this cluster's project (ignores compose/.env)."""
-        files = [a for f in self.compose_files() for a in ("-f", f)]
-        cmd = [*self._compose, *files, "-p", self.project, "--env-file", str(NO_ENV_FILE), *args]
-        return _run(cmd, timeout=timeout, check=check, env=self._compose_env())
+        """Run a compose command on this cluster's project (ignores compose/.env)."""
+        return self.compose_project().run(*args, timeout=timeout, check=check)
+
+    def exec(self, member: Member, *cmd: str) -> tuple[int, str]:
+        """Run `cmd` in the member's container: (exit code, output)."""
+        return dc.exec_in(self.container(member), *cmd)
+
+    def inspect(self, member: Member) -> dict[str, object]:
+        """The member's container inspect document (docker SDK)."""
+        return dc.inspect(self.container(member)) or {}
+
+    def disconnect(self, member: Member) -> None:
+        """Detach the member's container from the cluster network (a total partition)."""
+        dc.disconnect(self._network, self.container(member))
+
+    def connect(self, member: Member) -> None:
+        """Re-attach a disconnected member at its fixed address."""
+        dc.connect(self._network, self.container(member), self.address(member.name))
 
     def container(self, member: Member) -> str:
         """The member's container id."""
@@ -339,21 +339,11 @@ class DockerCluster(Cluster):
     def _state(self, member: Member) -> tuple[bool, int, str]:
         """(running, exit code, status) of the member's container."""
         cid = self._containers.get(member.name)
-        if cid is None:
-            return False, 0, "absent"
-        res = _run(["docker", "inspect", "-f",
-                    "{{.State.Running}} {{.State.ExitCode}} {{.State.Status}}", cid], check=False)
-        if res.returncode != 0:
-            return False, 0, "absent"
-        running, code, status = res.stdout.split()
-        return running == "true", int(code), status
+        return (False, 0, "absent") if cid is None else dc.state(cid)
 
     def logs(self, member: Member, lines: int = 30) -> str:
         cid = self._containers.get(member.name)
-        if cid is None:
-            return "(no container)"
-        res = _run(["docker", "logs", "--tail", str(lines), cid], check=False)
-        return (res.stdout + res.stderr).strip() or "(empty log)"
+        return "(no container)" if cid is None else dc.logs(cid, lines)
 
     def _wait_running(self, member: Member, want: bool, timeout: float = 15.0) -> None:
         deadline = time.monotonic() + timeout
@@ -388,27 +378,25 @@ class DockerCluster(Cluster):
             raise ClusterError(f"image {TOXIPROXY_IMAGE} not found: run images/build.sh "
                                "toxiproxy (or harness.docker_backend.ensure_image('toxiproxy'))")
         for attempt in range(SUBNET_TRIES):
-            res = self.compose("up", "-d", "--no-build", *deps, *services, check=False,
-                               timeout=300.0)
-            if res.returncode == 0:
+            project = self.compose_project(services, ["--no-build", *deps])
+            project.timeout = 300.0
+            try:
+                project.start()
                 break
-            overlap = "overlap" in res.stderr.lower() or "address already in use" in res.stderr
-            self.compose("down", "-v", "--remove-orphans", "-t", "1", check=False)
+            except DockerError as e:
+                err = str(e)
+            overlap = "overlap" in err.lower() or "address already in use" in err
+            project.down()
             if not overlap or self._fixed_prefix is not None or attempt == SUBNET_TRIES - 1:
-                raise DockerError(f"compose up for {self.project} failed:\n{res.stderr.strip()}")
+                raise DockerError(f"compose up for {self.project} failed:\n{err}")
             # Another network holds this subnet: take a fresh one (peer URLs change with it).
             self.net_prefix = _random_net_prefix()
             self.members = [self._member(m.name) for m in self.members]
         for service in self._aux_services():
             self._record_service(service)
         for m in self.members:
-            cid = self.compose("ps", "-q", m.name).stdout.strip()
-            if not cid:
-                raise ClusterError(f"compose started no container for {m.name}")
-            self._containers[m.name] = cid
-        nets = _run(["docker", "inspect", "-f",
-                     "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}",
-                     self._containers[self.members[0].name]]).stdout.split()
+            self._record_service(m.name)
+        nets = dc.networks_of(self._containers[self.members[0].name])
         self._network = nets[0] if nets else ""
 
     def _aux_services(self) -> tuple[str, ...]:
@@ -420,21 +408,20 @@ class DockerCluster(Cluster):
                 "dns": [DNSMASQ_IMAGE]}[self.bootstrap]
 
     def _record_service(self, service: str) -> None:
-        cid = self.compose("ps", "-q", service).stdout.strip()
+        cid = self.compose_project().container_id(service)
         if not cid:
             raise ClusterError(f"compose started no {service} container")
         self._containers[service] = cid
 
     def start_member(self, member: Member) -> None:
-        cid = self.container(member)
-        _run(["docker", "start", cid])
+        dc.start(self.container(member))
         self._down.discard(member.name)
 
     def stop_member(self, member: Member) -> None:
         cid = self.container(member)
         self._down.add(member.name)
-        _run(["docker", "kill", "-s", "CONT", cid], check=False)  # a stopped process ignores TERM
-        _run(["docker", "stop", "-t", str(STOP_GRACE), cid], timeout=STOP_GRACE + 60)
+        dc.signal(cid, "CONT")  # a stopped process ignores TERM
+        dc.stop(cid, STOP_GRACE)
         self._wait_running(member, False)
 
     def kill(self, member: Member) -> None:
@@ -443,18 +430,18 @@ class DockerCluster(Cluster):
         self._down.add(member.name)
         if member.name in COMPOSE_MEMBERS and member.name not in self._joined:
             self.compose("kill", "-s", "SIGKILL", member.name, check=False)
-        _run(["docker", "kill", "-s", "KILL", cid], check=False)  # no-op unless compose failed
+        dc.signal(cid, "KILL")  # no-op unless compose failed
         self._wait_running(member, False)
 
     def pause(self, member: Member) -> None:
         if not self.is_running(member):
             raise ClusterError(f"{member.name} is not running")
-        _run(["docker", "kill", "-s", "STOP", self.container(member)])
+        dc.signal(self.container(member), "STOP")
 
     def resume(self, member: Member) -> None:
         if not self.is_running(member):
             raise ClusterError(f"{member.name} is not running")
-        _run(["docker", "kill", "-s", "CONT", self.container(member)])
+        dc.signal(self.container(member), "CONT")
 
     def is_running(self, member: Member) -> bool:
         return self._state(member)[0]
@@ -480,23 +467,11 @@ class DockerCluster(Cluster):
     def stop(self) -> None:
         """Remove every container, network and volume of the project (idempotent)."""
         for name in sorted(self._joined):
-            _run(["docker", "rm", "-f", "-v", f"{self.project}-{name}"], check=False)
-            _run(["docker", "volume", "rm", "-f", f"{self.project}_{name}-data"], check=False)
-        down = self.compose("down", "-v", "--remove-orphans", "-t", "2", check=False,
-                            timeout=180.0)
+            dc.remove_containers([f"{self.project}-{name}"])
+            dc.remove_volume(f"{self.project}_{name}-data")
+        down = self.compose_project().down()
         # Whatever compose left behind (e.g. after a failed `up`), found by its project label.
-        label = f"label=com.docker.compose.project={self.project}"
-        cids = _run(["docker", "ps", "-a", "-q", "--filter", label], check=False).stdout.split()
-        if cids:
-            _run(["docker", "rm", "-f", "-v", *cids], check=False)
-        nets = _run(["docker", "network", "ls", "-q", "--filter", label],
-                    check=False).stdout.split()
-        if nets:
-            _run(["docker", "network", "rm", *nets], check=False)
-        vols = _run(["docker", "volume", "ls", "-q", "--filter", label],
-                    check=False).stdout.split()
-        if vols:
-            _run(["docker", "volume", "rm", "-f", *vols], check=False)
+        dc.sweep(self.project)
         for p in [*self._ports.values(), *self._proxy_ports.values(), self._api_port,
                   self._discovery_port]:
             if p:
@@ -509,15 +484,7 @@ class DockerCluster(Cluster):
 
     def leftovers(self) -> list[str]:
         """Containers, networks and volumes of this project that still exist."""
-        found: list[str] = []
-        label = f"label=com.docker.compose.project={self.project}"
-        for cmd in (["docker", "ps", "-a", "-q", "--filter", label],
-                    ["docker", "ps", "-a", "-q", "--filter", f"name=^/{self.project}-"],
-                    ["docker", "network", "ls", "-q", "--filter", label],
-                    ["docker", "volume", "ls", "-q", "--filter", label],
-                    ["docker", "volume", "ls", "-q", "--filter", f"name=^{self.project}_"]):
-            found += _run(cmd, check=False).stdout.split()
-        return sorted(set(found))
+        return dc.leftovers(self.project)
 
     # ---- membership ----------------------------------------------------------------------------
 
@@ -539,11 +506,10 @@ class DockerCluster(Cluster):
             raise ClusterError("a proxied cluster cannot grow: its links are the fixed proxies "
                                "of compose/docker-compose.toxiproxy.yml")
         name = member.name
-        hosts: list[str] = []
-        for i, other in enumerate(COMPOSE_MEMBERS):
-            hosts += ["--add-host", f"{other}.peer:{self.net_prefix}.{FIRST_HOST + i}"]
-        if self.bootstrap == "dns":  # the members' peer URLs are names only dnsmasq knows
-            hosts += ["--dns", self.dns_server]
+        hosts = {f"{other}.peer": f"{self.net_prefix}.{FIRST_HOST + i}"
+                 for i, other in enumerate(COMPOSE_MEMBERS)}
+        # With the dns bootstrap the members' peer URLs are names only dnsmasq knows.
+        dns = [self.dns_server] if self.bootstrap == "dns" else []
         env = {
             "ETCD_NAME": name,
             "ETCD_LISTEN_PEER_URLS": "http://0.0.0.0:2380",
@@ -557,15 +523,10 @@ class DockerCluster(Cluster):
             "ETCD_HEARTBEAT_INTERVAL": str(self.heartbeat_ms),
             "ETCD_ELECTION_TIMEOUT": str(self.election_ms),
         }
-        args = ["docker", "run", "-d", "--name", f"{self.project}-{name}", "--hostname", name,
-                "--network", self._network, "--ip", self.address(name),
-                "-p", f"127.0.0.1:{self._ports[name]}:2379",
-                "-v", f"{self.project}_{name}-data:/var/lib/etcd",
-                "--label", f"org.petcd.project={self.project}", *hosts]
-        for k, v in env.items():
-            args += ["-e", f"{k}={v}"]
         self._joined.add(name)
-        cid = _run([*args, self.image]).stdout.strip()
+        cid = dc.run_member(self.image, f"{self.project}-{name}", name, self._network,
+                            self.address(name), self._ports[name], f"{self.project}_{name}-data",
+                            env, hosts, dns, {"org.petcd.project": self.project})
         self._containers[name] = cid
         self.members.append(member)
 

@@ -1,12 +1,14 @@
 """The implementations the testbed can run, and where their binaries live.
 
-An implementation is selected by name (`petcd`, `etcd-3.5`, `etcd-3.4`). All take etcd's flags;
-only the server binary and the matching etcdctl differ.
+An implementation is selected by name (`petcd`, `etcd-3.5`, `etcd-3.4`, or `image:NAME[:TAG]`
+for a user's server image on the Docker backend). All take etcd's flags; only the server binary
+and the matching etcdctl differ.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +64,19 @@ def etcdctl_34() -> Path:
 
 
 IMPL_NAMES: tuple[str, ...] = ("petcd", "etcd-3.5", "etcd-3.4")
+# `image:NAME[:TAG]`: any etcd-compatible server image that takes etcd's ETCD_* variables, run
+# by the Docker backend only; it is expected to behave as etcd 3.5 and is driven by etcdctl 3.5.
+IMAGE_PREFIX = "image:"
+
+
+def image_of(name: str) -> str | None:
+    """The image of an `image:NAME[:TAG]` implementation name, else None."""
+    if not name.startswith(IMAGE_PREFIX):
+        return None
+    image = name[len(IMAGE_PREFIX):]
+    if not re.fullmatch(r"[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127})?", image):
+        raise ValueError(f"{name!r}: expected image:NAME[:TAG] with a docker image reference")
+    return image
 
 
 def get_impl(name: str) -> Impl:
@@ -72,4 +87,7 @@ def get_impl(name: str) -> Impl:
         return Impl("etcd-3.5", _venv_bin() / "etcd", etcdctl_35(), "3.5")
     if name == "etcd-3.4":
         return Impl("etcd-3.4", Path("/usr/bin/etcd"), etcdctl_34(), "3.4")
-    raise ValueError(f"unknown implementation {name!r}; choose one of {', '.join(IMPL_NAMES)}")
+    if image_of(name) is not None:  # no server binary on the host: docker backend only
+        return Impl(name, Path("/nonexistent/image-target"), etcdctl_35(), "3.5")
+    raise ValueError(f"unknown implementation {name!r}; choose one of {', '.join(IMPL_NAMES)} "
+                     f"or {IMAGE_PREFIX}NAME[:TAG]")

@@ -3,7 +3,9 @@
 Load it from a conftest with `from harness.pytest_plugin import *  # noqa: F403`.
 
 Options: `--targets petcd,etcd-3.5,etcd-3.4` (default: all three) selects the implementations;
-every test that takes the `target` argument runs once per target. The petcd parametrization
+`image:NAME[:TAG]` adds any etcd-compatible server image (ETCD_* variables) as a target on
+`--backend docker` (e.g. `--targets image:petcd/etcd:3.5.1`; it is held to etcd 3.5's
+behaviour, and skipped with the reason on the local backend). Every test that takes the `target` argument runs once per target. The petcd parametrization
 carries the `petcd` marker (so `-m "not petcd"` also works) and is never skipped: if petcd cannot
 start, its tests error with the member's log tail.
 
@@ -40,7 +42,7 @@ import pytest
 
 from harness.cluster import Cluster
 from harness.etcdctl import Etcdctl
-from harness.impls import IMPL_NAMES, etcdctl_35, get_impl
+from harness.impls import IMPL_NAMES, etcdctl_35, get_impl, image_of
 from harness.local import LocalCluster
 
 T = TypeVar("T")
@@ -84,8 +86,13 @@ def _targets(config: pytest.Config) -> list[str]:
     if not names:
         raise pytest.UsageError("--targets is empty")
     for n in names:
-        if n not in IMPL_NAMES:
-            raise pytest.UsageError(f"unknown target {n!r}; choose from {', '.join(IMPL_NAMES)}")
+        try:
+            is_image = image_of(n) is not None
+        except ValueError as e:
+            raise pytest.UsageError(str(e)) from None
+        if n not in IMPL_NAMES and not is_image:
+            raise pytest.UsageError(f"unknown target {n!r}; choose from {', '.join(IMPL_NAMES)} "
+                                    f"or image:NAME[:TAG]")
     return names
 
 
@@ -115,6 +122,8 @@ def _backend(config: pytest.Config) -> str:
 def _new_cluster(config: pytest.Config, target: str, size: int, **kw: Any) -> Cluster:
     """An unstarted cluster of `target` on the session's backend (skips what it cannot run)."""
     if _backend(config) == "local":
+        if image_of(target) is not None:
+            pytest.skip(f"{target}: an image target runs on --backend docker only")
         return LocalCluster(target, size=size, **kw)
     from harness import docker_backend  # only docker runs need it
 

