@@ -18,7 +18,7 @@ teardown and leftover check (`harness.docker_control.sweep` / `leftovers`) take 
 from __future__ import annotations
 
 import os
-import subprocess
+import subprocess  # Compose v2 is a CLI plugin with no API: run as testcontainers does
 from dataclasses import dataclass, field
 from pathlib import Path
 

@@ -3,7 +3,7 @@
 It is the classic layout of `compose/docker-compose.yml` run by `compose/compose.sh` under the
 project name `petcd`: subnet 172.16.238.0/24, members at .100-.102, client ports published on
 127.0.0.1:2379, :22379 and :32379, so a plain `etcdctl member list` on the host (default endpoint
-127.0.0.1:2379) and `docker-compose -f compose/docker-compose.yml exec node1 etcdctl ...` both
+127.0.0.1:2379) and `docker compose -f compose/docker-compose.yml exec node1 etcdctl ...` both
 work. With `toxiproxy=True` the overlay `compose/docker-compose.toxiproxy.yml` is added
 (Toxiproxy API on 127.0.0.1:8474). `bootstrap` picks the topology file: "static" (the above),
 "discovery" (`compose/docker-compose.discovery.yml`: a v2 discovery service of `discovery_impl`
@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
+import subprocess  # compose.sh and build.sh: the scripts users run; containers go via the SDK
 import time
 from collections.abc import Callable
 
+from harness import docker_control as dc
 from harness.cluster import ClusterError
 from harness.docker_backend import BOOTSTRAP_FILES, BUILD_SCRIPT, DNS_DOMAIN, IMAGES
 from harness.etcdctl import Etcdctl
@@ -53,6 +54,7 @@ def _env(**extra: str) -> dict[str, str]:
 
 def _compose_sh(*args: str, timeout: float = CLI_TIMEOUT, capture: bool = True,
                 **env: str) -> subprocess.CompletedProcess[str]:
+    # The very script a user runs (it writes compose/.env), so `make up` is what the docs show.
     return subprocess.run(["bash", str(COMPOSE_SH), *args], check=False, text=True,
                           capture_output=capture, timeout=timeout, env=_env(**env),
                           stdin=subprocess.DEVNULL)
@@ -68,37 +70,30 @@ def remembered(name: str) -> str | None:
     return found[-1] if found else None
 
 
+def _project_containers() -> list[dict[str, str]]:
+    """Name, state and compose service of every container of the `petcd` project."""
+    flt = {"label": f"com.docker.compose.project={PROJECT}"}
+    return [{"name": c.name, "state": c.status,
+             "service": c.labels.get("com.docker.compose.service", "")}
+            for c in dc.client().containers.list(all=True, filters=flt)]
+
+
 def containers() -> dict[str, str]:
     """Container name -> state of every container of the `petcd` project."""
-    res = subprocess.run(
-        ["docker", "ps", "-a", "--filter", f"label=com.docker.compose.project={PROJECT}",
-         "--format", "{{.Names}}\t{{.State}}"],
-        check=False, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
-    rows = [line.split("\t", 1) for line in res.stdout.splitlines() if "\t" in line]
-    return {name: state for name, state in rows}
+    return {c["name"]: c["state"] for c in _project_containers()}
 
 
 def running_topology() -> tuple[str, bool]:
     """(bootstrap, toxiproxy) of the project's existing containers, from their compose service
     names: a `discovery` or `dns` service means that bootstrap, `toxiproxy` the overlay."""
-    res = subprocess.run(
-        ["docker", "ps", "-a", "--filter", f"label=com.docker.compose.project={PROJECT}",
-         "--format", '{{.Label "com.docker.compose.service"}}'],
-        check=False, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
-    services = set(res.stdout.split())
+    services = {c["service"] for c in _project_containers()}
     bootstrap = next((b for b in ("discovery", "dns") if b in services), "static")
     return bootstrap, "toxiproxy" in services
 
 
 def _leftovers() -> list[str]:
-    label = f"label=com.docker.compose.project={PROJECT}"
-    found: list[str] = []
-    for kind in ("network", "volume"):
-        res = subprocess.run(["docker", kind, "ls", "-q", "--filter", label], check=False,
-                             capture_output=True, text=True, timeout=60,
-                             stdin=subprocess.DEVNULL)
-        found += res.stdout.split()
-    return found
+    _, nets, vols = dc.labelled(PROJECT)
+    return [*nets, *vols]
 
 
 def client_endpoints() -> list[str]:
@@ -140,6 +135,7 @@ def build_images(impl: str, toxiproxy: bool, say: Say, bootstrap: str = "static"
     if bootstrap == "dns":
         steps.append("dnsmasq")
     say(f"building images ({', '.join(steps)}) with images/build.sh (cached)")
+    # A shell script (mmdebstrap, apt-get download, docker build): run as a process.
     res = subprocess.run(["bash", str(BUILD_SCRIPT), *steps], check=False, timeout=BUILD_TIMEOUT,
                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
     if res.returncode != 0:
@@ -211,9 +207,9 @@ def up(impl: str, toxiproxy: bool, timeout: float, say: Say, bootstrap: str = "s
         say(f"discovery service: curl -s 'http://127.0.0.1:{port}/v2/keys/discovery/{token}"
             "?recursive=true'")
     if bootstrap == "dns":
-        say(f"SRV: docker-compose -f compose/{BOOTSTRAP_FILES[bootstrap].name} exec node1 "
+        say(f"SRV: docker compose -f compose/{BOOTSTRAP_FILES[bootstrap].name} exec node1 "
             f"etcdctl --discovery-srv {DNS_DOMAIN} member list")
-    say(f"inside: docker-compose -f compose/{BOOTSTRAP_FILES[bootstrap].name} exec node1 "
+    say(f"inside: docker compose -f compose/{BOOTSTRAP_FILES[bootstrap].name} exec node1 "
         "etcdctl member list")
     say("stop: make down")
     return 0
@@ -221,10 +217,7 @@ def up(impl: str, toxiproxy: bool, timeout: float, say: Say, bootstrap: str = "s
 
 def _fail_cleanup(say: Say) -> None:
     for name in containers():
-        res = subprocess.run(["docker", "logs", "--tail", "20", name], check=False,
-                             capture_output=True, text=True, timeout=60,
-                             stdin=subprocess.DEVNULL)
-        say(f"--- {name} log tail:\n{(res.stdout + res.stderr).strip()}")
+        say(f"--- {name} log tail:\n{dc.logs(name, 20)}")
     down(say)
 
 

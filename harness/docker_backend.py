@@ -50,7 +50,7 @@ from __future__ import annotations
 import os
 import random
 import re
-import subprocess
+import subprocess  # images/build.sh (a shell script) only; containers go through the SDK
 import time
 import uuid
 from pathlib import Path
@@ -313,8 +313,8 @@ class DockerCluster(Cluster):
         """Run a compose command on this cluster's project (ignores compose/.env)."""
         return self.compose_project().run(*args, timeout=timeout, check=check)
 
-    def exec(self, member: Member, *cmd: str) -> tuple[int, str]:
-        """Run `cmd` in the member's container: (exit code, output)."""
+    def exec(self, member: Member, *cmd: str) -> dc.ExecResult:
+        """Run `cmd` in the member's container (returncode, stdout, stderr)."""
         return dc.exec_in(self.container(member), *cmd)
 
     def inspect(self, member: Member) -> dict[str, object]:

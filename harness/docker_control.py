@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import shutil
+from dataclasses import dataclass
 from typing import Any
 
 import docker
@@ -141,13 +142,25 @@ def restart(cid: str, grace: int) -> None:
     _api(f"restart {cid}", c.restart, timeout=grace)
 
 
-def exec_in(cid: str, *cmd: str) -> tuple[int, str]:
-    """Run `cmd` inside the container: (exit code, stdout+stderr)."""
+@dataclass(frozen=True, slots=True)
+class ExecResult:
+    """What a command run in a container returned (the fields of a CompletedProcess)."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def exec_in(cid: str, *cmd: str) -> ExecResult:
+    """Run `cmd` inside the container (no stdin, no tty) and wait for it."""
     c = _container(cid)
     if c is None:
         raise DockerError(f"exec in {cid}: no such container")
-    res = _api(f"exec {' '.join(cmd)} in {cid}", c.exec_run, list(cmd), stdin=False, tty=False)
-    return int(res.exit_code), bytes(res.output).decode(errors="replace")
+    res = _api(f"exec {' '.join(cmd)} in {cid}", c.exec_run, list(cmd), stdin=False, tty=False,
+               demux=True)
+    out, err = res.output if res.output is not None else (None, None)
+    return ExecResult(int(res.exit_code), (out or b"").decode(errors="replace"),
+                      (err or b"").decode(errors="replace"))
 
 
 def networks_of(cid: str) -> list[str]:

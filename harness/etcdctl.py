@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
+import subprocess  # etcdctl is the real client under test: its exact CLI output is the spec
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path

@@ -13,7 +13,7 @@ import os
 import platform
 import shutil
 import signal
-import subprocess
+import subprocess  # the local backend runs members as host processes (the point of it)
 import tempfile
 import time
 import uuid

@@ -14,7 +14,6 @@ Skipped only when no Docker engine answers. Every cluster is removed and checked
 from __future__ import annotations
 
 import json
-import subprocess
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -31,6 +30,7 @@ from harness.docker_backend import (
     engine_available,
     ensure_image,
 )
+from harness.docker_control import ExecResult
 
 _NO_ENGINE = engine_available()
 pytestmark = [
@@ -82,10 +82,9 @@ def fixed_address(c: DockerCluster, name: str) -> str:
     return f"{c.net_prefix}.{FIRST_HOST + int(name.removeprefix('node')) - 1}"
 
 
-def in_container(c: DockerCluster, member: Member, *cmd: str) -> subprocess.CompletedProcess[str]:
-    """Run a command in the member's container."""
-    return subprocess.run(["docker", "exec", c.container(member), *cmd], check=False, text=True,
-                          capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+def in_container(c: DockerCluster, member: Member, *cmd: str) -> ExecResult:
+    """Run a command in the member's container (docker SDK exec)."""
+    return c.exec(member, *cmd)
 
 
 def resolve_in(c: DockerCluster, member: Member, host: str) -> str:

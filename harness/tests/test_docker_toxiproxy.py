@@ -9,7 +9,6 @@ built with images/build.sh (cached, offline).
 from __future__ import annotations
 
 import statistics
-import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -18,6 +17,7 @@ import pytest
 
 from harness.cluster import Member
 from harness.docker_backend import DockerCluster, engine_available, ensure_image
+from harness.docker_control import ExecResult
 from harness.etcdctl import Etcdctl
 from harness.impls import etcdctl_35
 
@@ -73,10 +73,10 @@ def median_put_seconds(c: DockerCluster, via: Member, key: str) -> float:
     return statistics.median(times)
 
 
-def in_container(c: DockerCluster, member: str, *cmd: str) -> subprocess.CompletedProcess[str]:
-    """Run a command inside a member's container (`docker exec`, bounded in time)."""
-    return subprocess.run(["docker", "exec", c.container(c.member(member)), *cmd], check=False,
-                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+def in_container(c: DockerCluster, member: str, *cmd: str) -> ExecResult:
+    """Run a command inside a member's container (docker SDK exec; the API call is bounded by
+    the client's timeout)."""
+    return c.exec(c.member(member), *cmd)
 
 
 def can_connect(c: DockerCluster, src: str, host: str, port: int = 2380) -> bool:
