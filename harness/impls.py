@@ -79,6 +79,20 @@ def image_of(name: str) -> str | None:
     return image
 
 
+def target_name(name: str) -> str:
+    """`name` if it is an implementation or an `image:NAME[:TAG]`, else `ValueError` (an
+    argparse `type=`)."""
+    if name not in IMPL_NAMES and image_of(name) is None:
+        raise ValueError(f"unknown implementation {name!r}; choose one of {', '.join(IMPL_NAMES)} "
+                         f"or {IMAGE_PREFIX}NAME[:TAG]")
+    return name
+
+
+def slug(name: str) -> str:
+    """An implementation name made safe for file names (`image:a/b:1` -> `image-a-b-1`)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name)
+
+
 def get_impl(name: str) -> Impl:
     """Resolve an implementation name; unknown names raise `ValueError` listing the valid ones."""
     if name == "petcd":

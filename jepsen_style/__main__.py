@@ -200,12 +200,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def add_run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """The ``run`` subcommand's arguments."""
-    from harness.impls import IMPL_NAMES
+    from harness.impls import IMPL_NAMES, target_name
     from jepsen_style.nemesis import NEMESES
     from jepsen_style.workloads import WORKLOADS
 
     run = sub.add_parser("run", help="run a workload against a cluster under faults, then check")
-    run.add_argument("--target", choices=IMPL_NAMES, default="petcd")
+    run.add_argument("--target", type=target_name, default="petcd",
+                     help=f"{', '.join(IMPL_NAMES)} or image:NAME[:TAG] (docker backend)")
     run.add_argument("--backend", choices=("local", "docker"), default="local")
     run.add_argument("--members", type=int, default=3,
                      help="cluster size on the local backend (5 for bridge partitions)")

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.cluster import Cluster, ClusterError
-from harness.impls import REPO_ROOT
+from harness.impls import REPO_ROOT, slug
 from jepsen_style.client import ClientError, EtcdClient
 from jepsen_style.generator import Generator, GeneratorOptions, Slot
 from jepsen_style.nemesis import Schedule, make_nemeses
@@ -107,7 +107,7 @@ class Run:
         self.opts = opts
         self.log = log
         self.run_id = opts.run_id or time.strftime("%Y%m%dT%H%M%S") + (
-            f"-{opts.target}-{opts.workload}-s{opts.seed}")
+            f"-{slug(opts.target)}-{opts.workload}-s{opts.seed}")
         self.run_dir = opts.results_dir / self.run_id
         self.run_dir.mkdir(parents=True, exist_ok=True)
         wopts = WorkloadOptions(prefix=f"/jepsen/{self.run_id}",
@@ -213,7 +213,7 @@ class Run:
     # ---- the whole run -------------------------------------------------------------------------
 
     def execute(self) -> RunResult:
-        tmp = Path(tempfile.mkdtemp(prefix=f"jepsen-{self.opts.target}-"))
+        tmp = Path(tempfile.mkdtemp(prefix=f"jepsen-{slug(self.opts.target)}-"))
         cluster: Cluster | None = None
         recovered: bool | None = None
         try:
