@@ -8,7 +8,7 @@
 #   PETCD_BOOTSTRAP=discovery compose/compose.sh up -d  # static (default) | discovery | dns
 #
 # It derives ETCD_IMAGE and the address/URL variables from ETCD_IMPL and PETCD_NET_PREFIX and
-# writes them to compose/.env, so later plain `docker-compose -f compose/docker-compose.yml ...`
+# writes them to compose/.env, so later plain `docker compose -f compose/docker-compose.yml ...`
 # commands (and later compose.sh calls without ETCD_IMPL) see the same topology.
 # COMPOSE_PROJECT_NAME (default: petcd) names the containers, network and volumes.
 # PETCD_TOXIPROXY=1 adds the Toxiproxy overlay (peer URLs http://nodeN.peer:2380, one proxy per
@@ -102,7 +102,7 @@ export COMPOSE_PROJECT_NAME=${COMPOSE_PROJECT_NAME:-petcd}
     echo "PETCD_BOOTSTRAP=$bootstrap"
     echo "DISCOVERY_IMPL=$disc_impl"
     echo "DISCOVERY_IMAGE=$DISCOVERY_IMAGE"
-    # Plain `docker-compose` run inside compose/ (no -f) then sees the same files.
+    # Plain `docker compose` run inside compose/ (no -f) then sees the same files.
     if [[ $toxiproxy == 1 ]]; then
         echo "COMPOSE_FILE=docker-compose.yml:docker-compose.toxiproxy.yml"
     elif [[ $bootstrap != static ]]; then
