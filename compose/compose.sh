@@ -102,7 +102,7 @@ export COMPOSE_PROJECT_NAME=${COMPOSE_PROJECT_NAME:-petcd}
     echo "PETCD_BOOTSTRAP=$bootstrap"
     echo "DISCOVERY_IMPL=$disc_impl"
     echo "DISCOVERY_IMAGE=$DISCOVERY_IMAGE"
-    # Plain `docker compose` run inside compose/ (no -f) then sees the same files.
+    # Plain `docker-compose` run inside compose/ (no -f) then sees the same files.
     if [[ $toxiproxy == 1 ]]; then
         echo "COMPOSE_FILE=docker-compose.yml:docker-compose.toxiproxy.yml"
     elif [[ $bootstrap != static ]]; then
