@@ -16,6 +16,7 @@ from harness.cluster import ClusterError, Member
 from harness.docker_backend import (
     COMPOSE_FILE,
     DockerCluster,
+    DockerError,
     engine_available,
     ensure_image,
     image_exists,
@@ -46,7 +47,7 @@ def docker_cluster() -> Iterator[Callable[..., DockerCluster]]:
     made: list[DockerCluster] = []
 
     def make(impl: str, size: int = 3) -> DockerCluster:
-        ensure_image(impl)
+        ensure_image(impl)  # an image: target's image must exist already
         c = DockerCluster(impl, size=size)
         made.append(c)
         c.start()
@@ -188,3 +189,25 @@ def test_size_outside_compose_topology_is_rejected() -> None:
     with pytest.raises(ValueError, match="1-3 members"):
         DockerCluster("etcd-3.5", size=5)
     assert COMPOSE_FILE.is_file()
+
+
+def test_image_target_runs_a_users_image(docker_cluster: Callable[..., DockerCluster]) -> None:
+    # Any etcd-compatible image given as image:NAME[:TAG]; here etcd 3.5.1's, as a user's would be.
+    ensure_image("etcd-3.5")
+    c = docker_cluster("image:petcd/etcd:3.5.1")
+    assert c.image == "petcd/etcd:3.5.1"
+    assert c.inspect(c.members[0])["Config"]["Image"] == "petcd/etcd:3.5.1"  # type: ignore[index]
+    res = c.exec(c.members[0], "etcd", "--version")
+    assert res.returncode == 0 and "etcd Version: 3.5.1" in res.stdout
+    assert sorted(row[2] for row in member_table(c, c.members[0])) == ["node1", "node2", "node3"]
+
+
+def test_image_target_names_are_checked() -> None:
+    from harness.impls import get_impl, image_of
+
+    assert image_of("image:my/etcd-fork:dev") == "my/etcd-fork:dev"
+    assert image_of("etcd-3.5") is None
+    with pytest.raises(ValueError, match="image:NAME"):
+        get_impl("image:Bad Name")
+    with pytest.raises(DockerError, match="not found: build or load it first"):
+        ensure_image(f"image:petcd/no-such-image:{uuid.uuid4().hex[:6]}")
