@@ -117,3 +117,14 @@ DEADLINE_EXCEEDED = _e(grpc.StatusCode.DEADLINE_EXCEEDED, "etcdserver: context d
 
 # Not etcd request errors, but messages an operator reads when a member stops.
 MEMBER_REMOVED_EXIT = "the member has been permanently removed from the cluster"
+
+# gRPC transport-level texts (grpc-go's), for requests that never reach a handler.
+UNMARSHAL_PREFIX = "grpc: error unmarshalling request: "
+"""grpc-go's status text (code INTERNAL) for a request body that does not decode."""
+UNEXPECTED_EOF = "unexpected EOF"
+"""Go's io.ErrUnexpectedEOF text: gogo-protobuf's answer to a truncated message."""
+
+
+def unmarshal_error(detail: str) -> EtcdError:
+    """INTERNAL "grpc: error unmarshalling request: <detail>" (grpc-go's codes.Internal)."""
+    return _e(grpc.StatusCode.INTERNAL, UNMARSHAL_PREFIX + detail)

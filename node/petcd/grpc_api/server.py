@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import cast
 from urllib.parse import urlsplit
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 
-from petcd.grpc_api import auth, election, interceptors, lease, lock, services
+from petcd.grpc_api import auth, decoding, election, interceptors, lease, lock, services
 from petcd.grpc_api.learner import LearnerInterceptor
 from petcd.grpc_api.watch import register as register_watch
 from petcd.http import client_router, metrics_router
@@ -110,8 +111,9 @@ async def start_client_server(
             ("grpc.http2.min_ping_interval_without_data_ms", 5000),
         ],
     )
+    registered = cast(grpc.aio.Server, decoding.HardenedServer(gs))
     for register in REGISTRARS:
-        register(gs, server)
+        register(registered, server)
     health = HealthServicer()
     await health.set("", health_pb2.HealthCheckResponse.SERVING)
     health_pb2_grpc.add_HealthServicer_to_server(health, gs)

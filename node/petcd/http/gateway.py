@@ -31,6 +31,7 @@ Routes are declared by the gateway_* modules with `route(path, service, method)`
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import AsyncIterator, Iterator
@@ -43,6 +44,7 @@ from google.protobuf import json_format, message_factory
 from google.protobuf.descriptor import ServiceDescriptor
 from google.protobuf.message import Message
 
+from petcd.api import deep
 from petcd.api.etcdserverpb import rpc_pb2 as pb
 from petcd.http.http1 import JSON, Request, Response, Router, text_error
 from petcd.server.etcdserver import EtcdServer
@@ -293,7 +295,7 @@ async def _empty() -> AsyncIterator[bytes]:
 async def _open_stream(r: Route, ch: grpc.aio.Channel, req: Request,
                        md: tuple[tuple[str, str], ...]) -> Response:
     ser = r.request_type.SerializeToString
-    des = r.response_type.FromString
+    des = functools.partial(deep.parse, r.response_type)
     if r.client_streaming:
         try:
             msgs = decode_stream(req.body, r.request_type)
@@ -334,7 +336,9 @@ async def _unary(r: Route, ch: grpc.aio.Channel, req: Request,
         one = decode_one(req.body, r.request_type)
     except DecodeError as exc:
         return error_response(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-    mc = ch.unary_unary(r.method, r.request_type.SerializeToString, r.response_type.FromString)
+    mc = ch.unary_unary(
+        r.method, r.request_type.SerializeToString, functools.partial(deep.parse, r.response_type)
+    )
     try:
         resp = await mc(one, metadata=md)
     except grpc.aio.AioRpcError as err:

@@ -88,8 +88,11 @@ def _compare(c: pb.Compare, kv: KeyValue) -> bool:
         have = kv.create_revision
     elif target == pb.Compare.MOD:
         want, have = (c.mod_revision if which == "mod_revision" else 0), kv.mod_revision
-    else:
+    elif target == pb.Compare.LEASE:
         want, have = (c.lease if which == "lease" else 0), kv.lease
+    else:
+        # An unknown target compares nothing (etcd: the difference stays 0).
+        want = have = 0
     result = c.result
     if result == pb.Compare.EQUAL:
         return have == want
@@ -99,7 +102,8 @@ def _compare(c: pb.Compare, kv: KeyValue) -> bool:
         return bool(have > want)  # type: ignore[operator]
     if result == pb.Compare.LESS:
         return bool(have < want)  # type: ignore[operator]
-    return False
+    # etcd: an unknown result operator holds.
+    return True
 
 
 def compare_holds(reader: Reader, c: pb.Compare) -> bool:
@@ -139,6 +143,7 @@ def is_serializable_txn(r: pb.TxnRequest) -> bool:
 def do_read_only_txn(reader: Reader, r: pb.TxnRequest) -> pb.TxnResponse:
     ok = all(compare_holds(reader, c) for c in r.compare)
     resp = pb.TxnResponse(succeeded=ok)
+    resp.header.SetInParent()  # etcd: a nested txn's response carries an empty header
     for op in r.success if ok else r.failure:
         out = resp.responses.add()
         if op.WhichOneof("request") == "request_range":
@@ -197,12 +202,15 @@ class KVApplier:
                     value = prev[0].value
                 if r.ignore_lease:
                     lease = prev[0].lease
-        txn.put(r.key, value, lease)
+        # etcd fills the op's own header revision (seen inside a txn's responses).
+        resp.header.revision = txn.put(r.key, value, lease)
         return resp
 
     def delete_range(self, txn: WriteTxn, r: pb.DeleteRangeRequest) -> pb.DeleteRangeResponse:
         n, prev = txn.delete_range(r.key, r.range_end or None)
         resp = pb.DeleteRangeResponse(deleted=n)
+        # etcd: the txn's new revision once it changed anything, else the one it began at.
+        resp.header.revision = txn.rev + 1 if (n or txn.changes) else txn.rev
         if r.prev_kv:
             resp.prev_kvs.extend(to_pb_kv(kv) for kv in prev)
         return resp
@@ -215,6 +223,7 @@ class KVApplier:
 
     def _run_ops(self, txn: WriteTxn, ok: bool, ops: Sequence[pb.RequestOp]) -> pb.TxnResponse:
         resp = pb.TxnResponse(succeeded=ok)
+        resp.header.SetInParent()  # etcd: a nested txn's response carries an empty header
         for op in ops:
             out = resp.responses.add()
             kind = op.WhichOneof("request")

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from google.protobuf.message import DecodeError, Message
 
 from petcd import errors
+from petcd.api import deep
 from petcd.api.etcdserverpb import rpc_pb2 as pb
 from petcd.api.petcdpb import internal_pb2 as ipb
 from petcd.raft.types import Entry
@@ -79,7 +80,7 @@ _RESPONSES: dict[str, Callable[[], Message]] = {
 def _entry_auth_info(e: Entry) -> AuthInfo:
     """The user and auth revision the proposer stamped on the entry."""
     try:
-        hdr = ipb.InternalRaftRequest.FromString(e.data).header
+        hdr = deep.parse(ipb.InternalRaftRequest, e.data).header
     except DecodeError:
         return AuthInfo("", 0)
     return AuthInfo(hdr.username, hdr.auth_revision)

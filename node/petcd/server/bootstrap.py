@@ -70,6 +70,7 @@ async def open_member(cfg: Config, logger: Logger | None = None) -> Opened:
 
     `logger` receives the restart path's notices (a forced standalone restart).
     """
+    touch_data_dir(cfg.data_dir)
     kv_path, wal_path = _paths(cfg)
     if has_data(cfg):
         backend = Backend(kv_path)
@@ -90,6 +91,27 @@ async def open_member(cfg: Config, logger: Logger | None = None) -> Opened:
     # --discovery / --discovery-srv: learn the initial cluster first, then bootstrap statically.
     cfg = await resolve_initial_cluster(cfg)
     return _bootstrap_new(cfg, kv_path, wal_path)
+
+
+def go_os_error(op: str, exc: OSError) -> str:
+    """An OSError as Go's *PathError prints it: `mkdir /d: read-only file system`."""
+    return f"{op} {exc.filename}: {(exc.strerror or str(exc)).lower()}"
+
+
+def touch_data_dir(data_dir: str) -> None:
+    """etcd's `fileutil.TouchDirAll`: create the data dir and prove it writable, else
+    ConfigError "cannot access data directory: ..." (logged as etcd's one fatal line)."""
+    try:
+        os.makedirs(data_dir, mode=0o700, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot access data directory: {go_os_error('mkdir', exc)}") from None
+    touch = os.path.join(data_dir, ".touch")
+    try:
+        with open(touch, "wb"):
+            pass
+        os.remove(touch)
+    except OSError as exc:
+        raise ConfigError(f"cannot access data directory: {go_os_error('open', exc)}") from None
 
 
 def _identity_path(cfg: Config) -> Path:

@@ -17,11 +17,12 @@ import os
 import random
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from google.protobuf.message import DecodeError, Message
 
 from petcd import errors, metrics
+from petcd.api import deep
 from petcd.api.etcdserverpb import rpc_pb2 as pb
 from petcd.api.petcdpb import internal_pb2 as ipb
 from petcd.logutil import Logger
@@ -217,6 +218,14 @@ class EtcdServer:
         await self.leader_channels.close()
         self.stopped.set()
 
+    def fatal(self, msg: str, /, **fields: Any) -> NoReturn:
+        """etcd's `lg.Fatal`: write one fatal record, then exit the process with status 1 at
+        once. No graceful stop: what failed (a full or read-only disk, an entry this binary
+        cannot apply) would fail it again or hang it. Everything acknowledged is durable
+        already (synced before the answer), so a supervisor's restart loses nothing."""
+        self.log.log("fatal", msg, _depth=3, **fields)
+        os._exit(1)
+
     def request_stop(self, reason: str) -> None:
         """Ask the process to stop (e.g. this member was removed); `stopped` fires after."""
         self.stop_reason = reason
@@ -395,7 +404,11 @@ class EtcdServer:
             if not is_serializable_txn(r):
                 await self.linearizable_read()
             return self.header(do_read_only_txn(self.store, r))
-        resp: pb.TxnResponse = await self.propose(ipb.InternalRaftRequest(txn=r))
+        # CopyFrom, not the txn= constructor: that one re-parses and so fails past upb's
+        # 100-level limit on txns etcd accepts (petcd.api.deep).
+        req = ipb.InternalRaftRequest()
+        req.txn.CopyFrom(r)
+        resp: pb.TxnResponse = await self.propose(req)
         return resp
 
     async def compact(self, r: pb.CompactionRequest) -> pb.CompactionResponse:
@@ -509,10 +522,11 @@ class EtcdServer:
 
     def _apply_request(self, e: Entry) -> None:
         try:
-            req = ipb.InternalRaftRequest.FromString(e.data)
-        except DecodeError:
-            self.log.error("skipping undecodable entry", index=e.index)
-            self.store.save_consistent_index(e.index, e.term)
+            req = deep.parse(ipb.InternalRaftRequest, e.data)
+        except DecodeError as exc:
+            # etcd: pbutil.MustUnmarshal panics. Skipping would diverge from the log; stopping
+            # leaves the entry to be applied by a fixed binary after restart.
+            self.fatal("failed to unmarshal raft request", index=e.index, error=str(exc))
             return
         kind = req.WhichOneof("request")
         result: Any

@@ -22,7 +22,7 @@ import asyncio
 import concurrent.futures
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, NoReturn, Protocol
 
 from petcd import metrics
 from petcd.logutil import Logger
@@ -54,6 +54,20 @@ class Application(Protocol):
     def after_advance(self) -> None: ...
     def proposals_dropped(self, tags: list[int]) -> None:
         """The core refused the queued proposals with these tags (no leader to take them)."""
+    def fatal(self, msg: str, /, **fields: Any) -> NoReturn:
+        """Log one fatal record and exit the process (etcd's lg.Fatal)."""
+
+
+def _error_text(exc: BaseException) -> str:
+    """Go-style `error` field: the OS error text, without Python's class names."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
+    return str(exc) or type(exc).__name__
+
+
+_SAVING = "failed to save Raft hard state and entries"
+_APPLYING = "failed to apply committed entries"
+"""The fatal record's message by the stage that failed (the Ready loop's `_stage`)."""
 
 
 class Sender(Protocol):
@@ -81,6 +95,7 @@ class RaftDriver:
         self.is_leader = False
         self._wake = asyncio.Event()
         self._stopped = False
+        self._stage = _SAVING  # what the Ready loop is doing, for its fatal record
         self._tasks: list[asyncio.Task[None]] = []
         self._props: list[bytes] = []
         self._prop_tags: list[int] = []
@@ -169,9 +184,11 @@ class RaftDriver:
                 await self._handle(self.rn.ready())
         except asyncio.CancelledError:
             raise
-        except Exception as exc:
-            self.log.error("raft ready loop failed; stopping the member", error=repr(exc))
-            raise
+        except Exception as exc:  # noqa: BLE001 - any failure here is fatal
+            # etcd's raft loop calls lg.Fatal when the WAL or backend write fails (a full or
+            # read-only disk): the process exits so a supervisor sees it. Carrying on would
+            # leave a member that answers nothing (no Ready is ever advanced again).
+            self.app.fatal(self._stage, error=_error_text(exc))
 
     async def _handle(self, rd: Ready) -> None:
         if rd.soft_state is not None:
@@ -210,7 +227,9 @@ class RaftDriver:
         if msgs:
             self._send(msgs, snaps_out)
         if rd.committed_entries:
+            self._stage = _APPLYING
             self.app.apply_entries(rd.committed_entries)
+        self._stage = _SAVING
         self.rn.advance(rd)
         self.app.after_advance()
 
