@@ -30,6 +30,7 @@ from petcd.mvcc.kv import Event
 from petcd.mvcc.kvstore import KVStore, WriteTxn
 from petcd.raft.config import Config as RaftConfig
 from petcd.raft.rawnode import RawNode
+from petcd.storage import failpoints
 from petcd.raft.types import (
     Entry,
     EntryType,
@@ -313,6 +314,8 @@ class EtcdServer:
         """Return once this member has applied everything committed before the call."""
         if self.stopped.is_set():
             raise errors.STOPPED
+        if failpoints.is_on(failpoints.LINEARIZABLE_READ_LOCAL):
+            return  # deliberately unsafe (gate regression check): no ReadIndex
         # One future and one timer per reader (wait_for + shield on a shared future cost
         # three futures, a timer and four callbacks); the read loop resolves the whole batch.
         loop = asyncio.get_running_loop()
@@ -383,6 +386,8 @@ class EtcdServer:
         return self.header(do_range(self.store, r), None)
 
     async def put(self, r: pb.PutRequest) -> pb.PutResponse:
+        if (delay := failpoints.delay_seconds(failpoints.PUT_DELAY)) > 0:
+            await asyncio.sleep(delay)
         resp: pb.PutResponse = await self.propose(ipb.InternalRaftRequest(put=r))
         return resp
 
