@@ -173,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{base.get('commit', 'none')[:10]} ({base.get('time', '-')})")
     doc = measure(plan, out_dir, say)
     if args.record_baseline:
+        _retry_unknown(doc, {}, plan, out_dir, say)
         problems = _sane_for_baseline(doc)
         if problems:
             say("[gate] baseline NOT recorded; the run is not what a healthy target gives:")

@@ -49,7 +49,8 @@ def _conformance(base: dict[str, Any], now: dict[str, Any]) -> list[Row]:
         n = [k for k in nt if k.endswith(suffix)]
         bp = sum(1 for k in b if bt[k] == "passed")
         np_ = sum(1 for k in n if nt[k] == "passed")
-        bad = [k for k in n if nt[k] in ("failed", "error") and bt.get(k) not in ("failed", "error")]
+        broken = ("failed", "error")
+        bad = [k for k in n if nt[k] in broken and bt.get(k) not in broken]
         gone = [k for k in b if k not in nt]
         rows.append(Row("conformance", f"conformance {target} passed", f"{bp}/{len(b)}",
                         f"{np_}/{len(n)}", "no new failure",
