@@ -30,7 +30,6 @@ from petcd.mvcc.kv import Event
 from petcd.mvcc.kvstore import KVStore, WriteTxn
 from petcd.raft.config import Config as RaftConfig
 from petcd.raft.rawnode import RawNode
-from petcd.storage import failpoints
 from petcd.raft.types import (
     Entry,
     EntryType,
@@ -51,6 +50,7 @@ from petcd.server.leader_client import LeaderChannels
 from petcd.server.membership import Membership
 from petcd.server.raft_driver import RaftDriver
 from petcd.server.wait import IndexWait, Wait
+from petcd.storage import failpoints
 from petcd.storage.backend import Backend, Batch
 from petcd.storage.raft_log import DurableRaftStorage
 
