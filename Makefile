@@ -23,7 +23,7 @@ DOCKER_CONFORMANCE ?= conformance/test_kv.py conformance/test_watch.py conforman
 DOCKER_TARGETS ?= petcd,etcd-3.5
 HAVE_DOCKER = docker version >/dev/null 2>&1
 
-.PHONY: setup up down status test lint bench images
+.PHONY: setup up down status test lint bench images gate baseline
 
 setup:
 	@scripts/setup.sh
@@ -69,3 +69,15 @@ lint: setup
 
 bench: setup
 	@$(PY) -m harness.bench
+
+# Regression gate (harness/gate): conformance subset, Jepsen-style matrix and interleaved speed
+# ratios vs etcd 3.5.1, compared with results/baseline/gate.json. GATE_TARGET picks the
+# implementation under test (default petcd); GATE_ARGS passes more options.
+GATE_TARGET ?= petcd
+GATE_ARGS ?=
+gate: setup
+	@$(PY) -m harness gate --target $(GATE_TARGET) $(GATE_ARGS)
+
+# Refresh the committed baseline deliberately (about 6-8 minutes; commit the result).
+baseline: setup
+	@$(PY) -m harness gate --record-baseline --target $(GATE_TARGET) $(GATE_ARGS)

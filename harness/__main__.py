@@ -161,6 +161,11 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    rest = sys.argv[1:] if argv is None else argv
+    if rest[:1] == ["gate"]:  # the regression gate has its own options (harness.gate.cli)
+        from harness.gate.cli import main as gate_main
+
+        return gate_main(rest[1:])
     ap = argparse.ArgumentParser(prog="python -m harness", description=__doc__)
     ap.add_argument("--dir", default=str(DEFAULT_DIR), help="state/log/data dir (default .run/)")
     ap.add_argument("--backend", choices=("auto", "docker", "local"),

@@ -1,13 +1,22 @@
-"""`python -m harness.bench`: throughput/latency of petcd vs etcd 3.5.1 on the same topology.
+"""`python -m harness.bench`: throughput/latency/CPU of petcd vs etcd 3.5.1, interleaved.
 
-For each implementation (default: petcd, then etcd-3.5) a fresh 3-member local cluster is
-started on loopback, then each cell (operation x in-flight requests) runs for a bounded time:
-put, linearizable get, serializable get at 1, 16, 64 and 256 requests in flight. Clients spread
-over the three members. Results go to stdout and `results/bench-<timestamp>.{txt,json}`.
+One 3-member local cluster per implementation (default petcd and etcd-3.5) is started on
+loopback and both stay up for the whole run. The cells (operation x requests in flight: put,
+linearizable get, serializable get at 1, 16, 64, 256 by default) are run in `--rounds` rounds;
+inside a round every cell runs once per implementation, back to back, in the order A B (odd
+rounds B A), so each implementation meets the same background load and a cell's spread across
+rounds is known. Clients spread over the three members; the idle cluster only heartbeats.
 
-The client is grpc.aio with petcd's generated stubs when importable, else aetcd. Note that the
-Python client itself can saturate before the server does at high concurrency; both targets
-share that ceiling, so ratios stay meaningful as a lower bound.
+Per cell and round: req/s, p50/p99 latency, CPU ms per request summed over the three member
+processes (utime+stime from /proc), the busiest member's core share; per implementation the
+largest member's peak RSS (VmHWM). The 1-minute load average is read at start and end; a run
+whose load average exceeds `LOADED_PER_CPU` x CPUs at either point is flagged `loaded`
+(`--refuse-loaded` refuses to start instead). Results: a table on stdout and
+`results/bench-<timestamp>.{txt,json}`. `run_bench()` is the API the regression gate calls.
+
+The client is grpc.aio with petcd's generated stubs when importable, else aetcd. The Python
+client can saturate before the server at high concurrency; both targets share that ceiling, so
+ratios stay meaningful as a lower bound.
 """
 
 from __future__ import annotations
@@ -16,9 +25,10 @@ import argparse
 import asyncio
 import json
 import os
+import statistics
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -30,6 +40,9 @@ from harness.local import LocalCluster
 
 OPS = ("put", "get-linearizable", "get-serializable")
 DEFAULT_INFLIGHT = (1, 16, 64, 256)
+DEFAULT_ROUNDS = 3
+LOADED_PER_CPU = 1.5
+"""A run is flagged loaded when the 1-minute load average exceeds this many times the CPUs."""
 KEYSPACE = 1000
 VALUE = b"x" * 64
 MAX_REQUESTS_PER_CELL = 2_000_000
@@ -109,9 +122,12 @@ class AetcdClient:
 
 @dataclass
 class Cell:
+    """One measurement: one implementation, operation and concurrency, in one round."""
+
     impl: str
     op: str
     inflight: int
+    round: int = 0
     requests: int = 0
     errors: int = 0
     seconds: float = 0.0
@@ -133,13 +149,44 @@ class Run:
     started: str
     client: str
     seconds_per_cell: float
+    rounds: int = 1
+    impls: list[str] = field(default_factory=list)
     cells: list[Cell] = field(default_factory=list)
     failures: dict[str, str] = field(default_factory=dict)
     peak_rss_mib: dict[str, list[float]] = field(default_factory=dict)
     """Per implementation, each member's peak resident memory over the whole run (VmHWM)."""
     load_start: str = ""
     load_end: str = ""
-    """System load averages around the run: other work on the box skews req/s."""
+    """System load averages (1/5/15 min) around the run: other work on the box skews req/s."""
+    cpus: int = 0
+    loaded: bool = False
+    """True when the 1-minute load average exceeded LOADED_PER_CPU x cpus at start or end."""
+
+    def series(self, impl: str, op: str, inflight: int, attr: str = "rps") -> list[float]:
+        """`attr` of one cell over the rounds, in round order."""
+        return [float(getattr(c, attr)) for c in sorted(self.cells, key=lambda c: c.round)
+                if (c.impl, c.op, c.inflight) == (impl, op, inflight)]
+
+    def ratios(self, op: str, inflight: int, attr: str = "rps") -> list[float]:
+        """Per round, `attr` of impls[0] over impls[1] (rounds where either is 0 left out)."""
+        a, b = (self.series(i, op, inflight, attr) for i in self.impls[:2])
+        return [x / y for x, y in zip(a, b, strict=False) if x > 0 and y > 0]
+
+
+def spread(values: Sequence[float]) -> float:
+    """Relative spread of repeated measurements: (max - min) / median (0 for fewer than 2)."""
+    if len(values) < 2:
+        return 0.0
+    med = statistics.median(values)
+    return (max(values) - min(values)) / med if med else 0.0
+
+
+def load1(text: str) -> float:
+    """The 1-minute figure of a `_loadavg()` string (0.0 when unknown)."""
+    try:
+        return float(text.split()[0])
+    except (ValueError, IndexError):
+        return 0.0
 
 
 def _peak_rss_mib(pid: int | None) -> float:
@@ -227,57 +274,133 @@ async def _run_cell(clients: list[KVClient], cell: Cell, seconds: float,
         cell.leader_cpu_share = max(cpu) / cell.seconds
 
 
-async def _bench_cluster(urls: list[str], impl: str, inflight: list[int], seconds: float,
-                         run: Run, stubs: tuple[Any, Any] | None,
-                         pids: list[int | None]) -> None:
-    clients: list[KVClient] = [GrpcClient(u, stubs) if stubs else AetcdClient(u) for u in urls]
+async def _seed(client: KVClient) -> None:
+    """Fill the keyspace so gets hit real keys."""
+    for i in range(KEYSPACE):
+        await client.put(b"bench/k%d" % i, VALUE)
+
+
+def _say_cell(cell: Cell, say: Callable[[str], None]) -> None:
+    err = f" errors={cell.errors} ({cell.first_error})" if cell.errors else ""
+    say(f"  r{cell.round} {cell.impl:9} {cell.op:17} inflight={cell.inflight:<4} "
+        f"{cell.rps:9.0f} req/s p50={cell.p50_ms:7.2f}ms p99={cell.p99_ms:7.2f}ms "
+        f"cpu={cell.server_cpu_ms_per_req:5.2f}ms/req "
+        f"busiest={cell.leader_cpu_share:4.2f}core{err}")
+
+
+async def _interleaved(clusters: dict[str, LocalCluster], cells: list[tuple[str, int]],
+                       rounds: int, seconds: float, run: Run, stubs: tuple[Any, Any] | None,
+                       say: Callable[[str], None]) -> None:
+    clients: dict[str, list[KVClient]] = {
+        impl: [GrpcClient(u, stubs) if stubs else AetcdClient(u) for u in c.endpoints]
+        for impl, c in clusters.items()}
+    pids = {impl: [c.pid(m) for m in c.members] for impl, c in clusters.items()}
     try:
-        # Seed the keyspace so gets hit real keys.
-        for i in range(KEYSPACE):
-            await clients[0].put(b"bench/k%d" % i, VALUE)
-        for op in OPS:
-            for n in inflight:
-                cell = Cell(impl, op, n)
-                await _run_cell(clients, cell, seconds, pids)
-                run.cells.append(cell)
-                err = f" errors={cell.errors} ({cell.first_error})" if cell.errors else ""
-                print(f"  {impl:9} {op:17} inflight={n:<4} {cell.rps:9.0f} req/s "
-                      f"p50={cell.p50_ms:7.2f}ms p99={cell.p99_ms:7.2f}ms "
-                      f"cpu={cell.server_cpu_ms_per_req:5.2f}ms/req "
-                      f"busiest={cell.leader_cpu_share:4.2f}core{err}", flush=True)
+        for impl in clusters:
+            await _seed(clients[impl][0])
+        order = list(clusters)
+        for r in range(1, rounds + 1):
+            say(f"[bench] round {r}/{rounds}")
+            for op, n in cells:
+                for impl in (order if r % 2 else order[::-1]):
+                    cell = Cell(impl, op, n, round=r)
+                    await _run_cell(clients[impl], cell, seconds, pids[impl])
+                    run.cells.append(cell)
+                    _say_cell(cell, say)
     finally:
-        for c in clients:
-            await c.close()
+        for cs in clients.values():
+            for c in cs:
+                await c.close()
 
 
-def _table(run: Run, impls: list[str]) -> str:
-    by = {(c.impl, c.op, c.inflight): c for c in run.cells}
+def run_bench(impls: Sequence[str] = ("petcd", "etcd-3.5"), ops: Sequence[str] = OPS,
+              inflight: Sequence[int] = DEFAULT_INFLIGHT, rounds: int = DEFAULT_ROUNDS,
+              seconds: float = 5.0, say: Callable[[str], None] | None = None,
+              refuse_loaded: bool = False) -> Run:
+    """Run the interleaved bench (module docstring) and return its `Run`; writes no files.
+
+    Clusters that cannot start are recorded in `Run.failures` (the other implementations are
+    still measured). With `refuse_loaded`, a loaded box (see `LOADED_PER_CPU`) gives a Run with
+    `loaded` set, `failures["*"]` saying why, and no cells.
+    """
+    out = say or (lambda msg: print(msg, flush=True))
+    stubs = _load_stubs()
+    global _RPC_ERRORS
+    _RPC_ERRORS = _rpc_error_types(with_aetcd=stubs is None)
+    run = Run(time.strftime("%Y%m%d-%H%M%S"), "grpc.aio+petcd stubs" if stubs else "aetcd",
+              seconds, rounds=rounds, impls=list(impls), cpus=os.cpu_count() or 1)
+    run.load_start = _loadavg()
+    limit = LOADED_PER_CPU * run.cpus
+    run.loaded = load1(run.load_start) > limit
+    if run.loaded and refuse_loaded:
+        run.failures["*"] = f"refused: load average {run.load_start} > {limit:g}"
+        run.load_end = run.load_start
+        return run
+    cells = [(op, n) for op in ops for n in inflight]
+    out(f"[bench] {len(cells)} cells x {len(impls)} impls x {rounds} rounds x {seconds:g}s, "
+        f"interleaved; client={run.client}; load average {run.load_start}")
+    clusters: dict[str, LocalCluster] = {}
+    try:
+        for impl in impls:
+            cluster = LocalCluster(impl, size=3)
+            out(f"[bench] starting 3-member {impl} cluster")
+            try:
+                cluster.start()
+                cluster.wait_healthy(timeout=60)
+                clusters[impl] = cluster
+            except (ClusterError, OSError) as exc:
+                why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                run.failures[impl] = why
+                out(f"[bench] {impl} failed: {why}")
+                cluster.stop()
+        if clusters:
+            asyncio.run(_interleaved(clusters, cells, rounds, seconds, run, stubs, out))
+            for impl, cluster in clusters.items():
+                run.peak_rss_mib[impl] = [_peak_rss_mib(cluster.pid(m)) for m in cluster.members]
+    finally:
+        for cluster in clusters.values():
+            cluster.stop()
+    run.load_end = _loadavg()
+    run.loaded = run.loaded or load1(run.load_end) > limit
+    return run
+
+
+def _med(values: list[float]) -> float:
+    return statistics.median(values) if values else 0.0
+
+
+def table(run: Run) -> str:
+    """The human-readable table of a run: medians over rounds, with the ratio's spread."""
+    impls = run.impls
     head = f"{'op':17} {'inflight':>8}"
     for impl in impls:
         head += f" | {impl + ' req/s':>16} {'p50 ms':>8} {'p99 ms':>8} {'cpu ms/req':>10}"
     if len(impls) == 2:
-        head += f" | {impls[0] + '/' + impls[1]:>14}"
-    lines = [f"bench {run.started}  client={run.client}  {run.seconds_per_cell:g}s per cell",
+        head += f" | {impls[0] + '/' + impls[1]:>14} {'spread':>7}"
+    flag = (f"  ** LOADED (1-min load above {LOADED_PER_CPU:g} x {run.cpus} CPUs): "
+            "absolute figures are skewed; compare ratios **" if run.loaded else "")
+    lines = [(f"bench {run.started}  client={run.client}  {run.seconds_per_cell:g}s per cell, "
+             f"{run.rounds} interleaved rounds (medians shown)"),
              (f"load average (1/5/15 min) at start {run.load_start}, at end {run.load_end}; "
-              f"{os.cpu_count()} CPUs"),
-             "cpu ms/req: CPU time of all members per request (robust to other load)",
+              f"{run.cpus} CPUs{flag}"),
+             ("cpu ms/req: CPU time of all members per request (robust to other load); "
+             "spread: (max-min)/median of the per-round ratios"),
              head, "-" * len(head)]
     keys = sorted({(c.op, c.inflight) for c in run.cells}, key=lambda k: (OPS.index(k[0]), k[1]))
     for op, n in keys:
         row = f"{op:17} {n:>8}"
-        rates: list[float | None] = []
         for impl in impls:
-            c = by.get((impl, op, n))
-            if c is None:
+            rps = run.series(impl, op, n)
+            if not rps:
                 row += f" | {'n/a':>16} {'':>8} {'':>8} {'':>10}"
-                rates.append(None)
-            else:
-                row += (f" | {c.rps:16.0f} {c.p50_ms:8.2f} {c.p99_ms:8.2f}"
-                        f" {c.server_cpu_ms_per_req:10.3f}")
-                rates.append(c.rps)
+                continue
+            row += (f" | {_med(rps):16.0f} {_med(run.series(impl, op, n, 'p50_ms')):8.2f}"
+                    f" {_med(run.series(impl, op, n, 'p99_ms')):8.2f}"
+                    f" {_med(run.series(impl, op, n, 'server_cpu_ms_per_req')):10.3f}")
         if len(impls) == 2:
-            a, b = rates
-            row += f" | {a / b:14.3f}" if a is not None and b else f" | {'n/a':>14}"
+            ratios = run.ratios(op, n)
+            row += (f" | {_med(ratios):14.3f} {spread(ratios):7.2f}" if ratios
+                    else f" | {'n/a':>14} {'':>7}")
         lines.append(row)
     mem = {impl: max(v) for impl, v in run.peak_rss_mib.items() if v and max(v) > 0}
     if mem:
@@ -291,51 +414,47 @@ def _table(run: Run, impls: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def write(run: Run, out_dir: Path) -> tuple[Path, Path]:
+    """Write `bench-<started>.txt` (the table) and `.json` (every cell) under `out_dir`."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    txt, js = out_dir / f"bench-{run.started}.txt", out_dir / f"bench-{run.started}.json"
+    txt.write_text(table(run))
+    js.write_text(json.dumps(asdict(run), indent=2) + "\n")
+    return txt, js
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m harness.bench", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--impls", default="petcd,etcd-3.5", help="comma-separated, in run order")
+    ap.add_argument("--impls", default="petcd,etcd-3.5", help="comma-separated; A,B interleaved")
+    ap.add_argument("--ops", default=",".join(OPS))
     ap.add_argument("--inflight", default=",".join(map(str, DEFAULT_INFLIGHT)))
+    ap.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS,
+                    help=f"interleaved rounds per cell (default {DEFAULT_ROUNDS})")
     ap.add_argument("--seconds", type=float, default=5.0, help="time per cell (default 5)")
+    ap.add_argument("--refuse-loaded", action="store_true",
+                    help=f"exit 3 without measuring when load1 > {LOADED_PER_CPU:g} x CPUs")
     ap.add_argument("--out", default=str(REPO_ROOT / "results"))
     args = ap.parse_args(argv)
     impls = [s.strip() for s in args.impls.split(",") if s.strip()]
-    inflight = [int(x) for x in args.inflight.split(",")]
+    ops = [s.strip() for s in args.ops.split(",") if s.strip()]
+    try:
+        inflight = [int(x) for x in args.inflight.split(",")]
+    except ValueError:
+        ap.error("--inflight takes comma-separated integers")
     if args.seconds <= 0 or args.seconds > 600 or not all(0 < n <= 4096 for n in inflight):
         ap.error("--seconds must be in (0, 600] and --inflight values in 1..4096")
-    stubs = _load_stubs()
-    global _RPC_ERRORS
-    _RPC_ERRORS = _rpc_error_types(with_aetcd=stubs is None)
-    run = Run(time.strftime("%Y%m%d-%H%M%S"), "grpc.aio+petcd stubs" if stubs else "aetcd",
-              args.seconds)
-    run.load_start = _loadavg()
-    total = len(impls) * len(OPS) * len(inflight)
-    print(f"[bench] {total} cells x {args.seconds:g}s, client={run.client}", flush=True)
-    for impl in impls:
-        cluster = LocalCluster(impl, size=3)
-        print(f"[bench] starting 3-member {impl} cluster", flush=True)
-        try:
-            cluster.start()
-            cluster.wait_healthy(timeout=60)
-            pids = [cluster.pid(m) for m in cluster.members]
-            asyncio.run(
-                _bench_cluster(cluster.endpoints, impl, inflight, args.seconds, run, stubs, pids)
-            )
-            run.peak_rss_mib[impl] = [_peak_rss_mib(cluster.pid(m)) for m in cluster.members]
-        except (ClusterError, OSError) as exc:
-            why = str(exc).splitlines()[0]
-            run.failures[impl] = why
-            print(f"[bench] {impl} failed: {why}", flush=True)
-        finally:
-            cluster.stop()
-    run.load_end = _loadavg()
-    text = _table(run, impls)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    txt, js = out / f"bench-{run.started}.txt", out / f"bench-{run.started}.json"
-    txt.write_text(text)
-    js.write_text(json.dumps(asdict(run), indent=2) + "\n")
-    print("\n" + text + f"[bench] wrote {txt} and {js}", flush=True)
+    if not 1 <= args.rounds <= 20:
+        ap.error("--rounds must be in 1..20")
+    if bad := [op for op in ops if op not in OPS]:
+        ap.error(f"unknown --ops {bad} (choose from {', '.join(OPS)})")
+    run = run_bench(impls, ops, inflight, args.rounds, args.seconds,
+                    refuse_loaded=args.refuse_loaded)
+    if "*" in run.failures:
+        print(f"[bench] {run.failures['*']}", flush=True)
+        return 3
+    txt, js = write(run, Path(args.out))
+    print("\n" + table(run) + f"[bench] wrote {txt} and {js}", flush=True)
     return 1 if len(run.failures) == len(impls) else 0
 
 

@@ -51,6 +51,7 @@ from petcd.server.leader_client import LeaderChannels
 from petcd.server.membership import Membership
 from petcd.server.raft_driver import RaftDriver
 from petcd.server.wait import IndexWait, Wait
+from petcd.storage import failpoints
 from petcd.storage.backend import Backend, Batch
 from petcd.storage.raft_log import DurableRaftStorage
 
@@ -322,6 +323,8 @@ class EtcdServer:
         """Return once this member has applied everything committed before the call."""
         if self.stopped.is_set():
             raise errors.STOPPED
+        if failpoints.is_on(failpoints.LINEARIZABLE_READ_LOCAL):
+            return  # deliberately unsafe (gate regression check): no ReadIndex
         # One future and one timer per reader (wait_for + shield on a shared future cost
         # three futures, a timer and four callbacks); the read loop resolves the whole batch.
         loop = asyncio.get_running_loop()
@@ -392,6 +395,8 @@ class EtcdServer:
         return self.header(do_range(self.store, r), None)
 
     async def put(self, r: pb.PutRequest) -> pb.PutResponse:
+        if (delay := failpoints.delay_seconds(failpoints.PUT_DELAY)) > 0:
+            await asyncio.sleep(delay)
         resp: pb.PutResponse = await self.propose(ipb.InternalRaftRequest(put=r))
         return resp
 

@@ -181,3 +181,18 @@ def test_compaction_failpoint_leaves_resumable_state(tmp_path: Path) -> None:
     assert [kv.value for kv in s.range(b"k", rev=4).kvs] == [b"2"]
     assert s.backend.get(buckets.META, buckets.META_FINISHED_COMPACT_REV) is not None
     s.backend.close()
+
+
+def test_failpoint_behaviour_points() -> None:
+    """`on` and `delay:<ms>` arm behaviour points without making `failpoint()` fire."""
+    try:
+        failpoints.reload("putDelay=delay:20,linearizableReadLocal=on")
+        assert failpoints.delay_seconds(failpoints.PUT_DELAY) == pytest.approx(0.02)
+        assert failpoints.is_on(failpoints.LINEARIZABLE_READ_LOCAL)
+        failpoints.failpoint(failpoints.PUT_DELAY)  # no panic, no error
+        assert not failpoints.is_on(failpoints.PUT_DELAY)
+        with pytest.raises(ValueError):
+            failpoints.parse("putDelay=delay:soon")
+    finally:
+        failpoints.reload("")
+    assert failpoints.delay_seconds(failpoints.PUT_DELAY) == 0.0
