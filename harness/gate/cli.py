@@ -30,6 +30,7 @@ PARTS = ("conformance", "correctness", "speed")
 
 
 def _git(*args: str) -> str:
+    # The commit a gate run or baseline came from: git itself is the only source of it.
     try:
         res = subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True,
                              check=False, timeout=20)

@@ -1,4 +1,8 @@
-"""Gate part 1: the conformance subset under pytest, read back from its JUnit XML."""
+"""Gate part 1: the conformance subset under pytest, read back from its JUnit XML.
+
+pytest runs as a subprocess (not pytest.main in-process): the suite starts clusters, xdist
+workers and its own event loops, and its JUnit XML is the record the gate reads.
+"""
 
 from __future__ import annotations
 
