@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--target", default=os.environ.get("GATE_TARGET", "petcd"),
                     help="implementation under test: petcd (default), etcd-3.5, etcd-3.4, or "
-                         "image:NAME once the harness provides image targets (Docker cells only)")
+                         "image:NAME[:TAG] (conformance on the Docker backend, Docker cells only, no bench)")
     ap.add_argument("--baseline", default=str(BASELINE), help="baseline gate.json")
     ap.add_argument("--record-baseline", action="store_true",
                     help="run everything and write the baseline instead of comparing")
