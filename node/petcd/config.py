@@ -30,22 +30,19 @@ import socket
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib import metadata
 from typing import Any
 
 from petcd import flags as cf
-from petcd.flags import ValueParseError, is_ip, parse_urls_map, split_host_port
+from petcd.goflag import ValueParseError, is_ip, parse_urls_map, split_host_port
+from petcd.version import API_VERSION, PETCD_VERSION
 
 __all__ = [
-    "ETCD_API_VERSION",
-    "ETCD_CLUSTER_VERSION",
-    "ETCD_SERVER_VERSION",
-    "PETCD_VERSION",
     "Config",
     "ConfigError",
     "EnvConflictError",
     "FlagError",
     "HelpRequested",
+    "Settings",
     "help_text",
     "parse",
     "usage_text",
@@ -54,21 +51,6 @@ __all__ = [
     "version_text",
 ]
 
-
-def _petcd_version() -> str:
-    try:
-        return metadata.version("petcd")
-    except metadata.PackageNotFoundError:
-        return "0.0.0+unknown"
-
-
-PETCD_VERSION = _petcd_version()
-#: etcd API version petcd speaks (what ``--version`` reports).
-ETCD_API_VERSION = "3.5"
-#: Server version petcd reports to etcd clients and peers (``/version``, Status RPC).
-ETCD_SERVER_VERSION = "3.5.1"
-#: Cluster version petcd reports (etcd reports major.minor.0).
-ETCD_CLUSTER_VERSION = "3.5.0"
 
 DEFAULT_NAME = "default"
 DEFAULT_INITIAL_ADVERTISE_PEER_URLS = "http://localhost:2380"
@@ -119,9 +101,54 @@ class EnvConflictError(ConfigError):
         self.env_var = env_var
 
 
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """petcd's own tunables, from ``PETCD_*`` environment variables (no etcd flag sets them;
+    tests use them to reach rare paths quickly). Read here and nowhere else."""
+
+    snapshot_catchup_entries: int = 5000
+    """PETCD_SNAPSHOT_CATCHUP_ENTRIES: entries kept behind a snapshot for slow followers
+    (etcd's default; lower forces snapshot transfers without writing 5000 entries)."""
+    watch_progress_notify_interval: float = 600.0
+    """PETCD_WATCH_PROGRESS_NOTIFY_INTERVAL: seconds between watch progress notifications
+    when --experimental-watch-progress-notify-interval is not given (etcd: 10 minutes)."""
+    revision_compaction_interval: float = 300.0
+    """PETCD_REVISION_COMPACTION_INTERVAL: seconds between revision-mode auto-compaction
+    checks (etcd: 5 minutes)."""
+    dns_server: str = ""
+    """PETCD_DNS_SERVER: ``ip[:port]`` of the DNS server for --discovery-srv lookups (the
+    system resolver when empty)."""
+
+
+SETTINGS_ENV: dict[str, str] = {
+    "snapshot_catchup_entries": "PETCD_SNAPSHOT_CATCHUP_ENTRIES",
+    "watch_progress_notify_interval": "PETCD_WATCH_PROGRESS_NOTIFY_INTERVAL",
+    "revision_compaction_interval": "PETCD_REVISION_COMPACTION_INTERVAL",
+    "dns_server": "PETCD_DNS_SERVER",
+}
+"""Settings field -> its environment variable."""
+
+
+def read_settings(environ: Mapping[str, str]) -> Settings:
+    """:class:`Settings` from ``environ``; ConfigError on a value that does not parse."""
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(Settings):
+        key = SETTINGS_ENV[f.name]
+        raw = environ.get(key, "")
+        if not raw:
+            continue
+        kind: Callable[[str], object] = {int: int, float: float}.get(type(f.default), str)
+        try:
+            values[f.name] = kind(raw)
+        except ValueError:
+            raise ConfigError(f'invalid value "{raw}" for {key}') from None
+    return Settings(**values)
+
+
 @dataclass(slots=True)
 class Config:
-    """Every etcd 3.5 server flag, attribute = flag name with ``-`` -> ``_``.
+    """Every etcd 3.5 server flag, attribute = flag name with ``-`` -> ``_``; each default
+    is the parsed default of :data:`petcd.flags.FLAGS` (a test fails on drift).
 
     URL lists are canonical strings (``scheme://host:port``), sorted and unique.
     Durations are seconds (float). ``explicit`` holds flags set by argv, env or file.
@@ -203,9 +230,7 @@ class Config:
     log_outputs: list[str] = field(default_factory=lambda: ["default"])
     log_level: str = "info"
     enable_log_rotation: bool = False
-    log_rotation_config_json: str = (
-        '{"maxsize": 100, "maxage": 0, "maxbackups": 0, "localtime": false, "compress": false}'
-    )
+    log_rotation_config_json: str = cf.LOG_ROTATION_CONFIG_JSON
     version: bool = False
     auto_compaction_retention: str = "0"
     auto_compaction_mode: str = "periodic"
@@ -234,6 +259,8 @@ class Config:
     config_file: str = ""
     explicit: set[str] = field(default_factory=set)
     notices: list[Notice] = field(default_factory=list)
+    settings: Settings = field(default_factory=Settings)
+    """petcd's PETCD_* tunables (not etcd flags)."""
 
     @property
     def election_ticks(self) -> int:
@@ -298,6 +325,7 @@ def parse(argv: Sequence[str], environ: Mapping[str, str]) -> Config:
         else:
             _apply_environment(cfg, environ)
             _derive_defaults(cfg)
+        cfg.settings = read_settings(environ)
         validate(cfg)
         _post_validate_defaults(cfg)
     except ConfigError as exc:
@@ -574,7 +602,7 @@ def version_text() -> str:
     arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
     return (
         f"petcd Version: {PETCD_VERSION}\n"
-        f"etcd API Version: {ETCD_API_VERSION}\n"
+        f"etcd API Version: {API_VERSION}\n"
         f"Python Version: {platform.python_version()}\n"
         f"OS/Arch: {sys.platform}/{arch}\n"
     )

@@ -1,219 +1,37 @@
-"""Flag-value parsing with the semantics (and error strings) of etcd 3.5's command line.
+"""etcd 3.5's server flag table and a Go-``flag``-compatible command-line parser.
 
-etcd parses its command line with Go's ``flag`` package plus etcd's own value types
-(``pkg/flags``). This module reproduces the observable parts of both:
+* :data:`FLAGS`: every server flag (name, value kind, ``--help`` default, group). The
+  :class:`petcd.config.Config` dataclass has one field per flag (``-`` -> ``_``) whose default
+  is the parsed table default (``node/tests/test_config.py`` fails on drift);
+* :func:`parse_command_line` parses argv as Go's ``flag.FlagSet.Parse`` would;
+* :func:`config_file_values` maps an etcd YAML config file onto the same table.
 
-* value parsers (:func:`parse_bool`, :func:`parse_uint`, :func:`parse_duration`,
-  :func:`parse_urls`, ...) raise :class:`ValueParseError` whose text is the reason Go would print
-  (``parse error``, ``value out of range``, ``invalid value``, the URL messages of
-  ``types.NewURLs``);
-* :func:`split_host_port` mirrors Go's ``net.SplitHostPort`` closely enough for URL checks;
-* :func:`flag_to_env` maps a flag name to its ``ETCD_*`` environment variable.
-
-Nothing here knows the set of etcd flags; :mod:`petcd.config` owns that table.
+The value parsers (Go's semantics and error texts) are in :mod:`petcd.goflag`; the YAML reader
+in :mod:`petcd.yamlsubset`.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
-__all__ = [
-    "ValueParseError",
-    "flag_to_env",
-    "is_ip",
-    "parse_bool",
-    "parse_duration",
-    "parse_int",
-    "parse_uint",
-    "parse_url",
-    "parse_urls",
-    "parse_urls_map",
-    "split_host_port",
-]
-
-URL_SCHEMES = ("http", "https", "unix", "unixs")
-
-
-class ValueParseError(ValueError):
-    """A flag value could not be parsed; ``str(e)`` is the reason as etcd/Go words it."""
-
-
-def flag_to_env(prefix: str, name: str) -> str:
-    """``flag_to_env("ETCD", "initial-cluster-token") == "ETCD_INITIAL_CLUSTER_TOKEN"``."""
-    return prefix + "_" + name.replace("-", "_").upper()
-
-
-def parse_bool(s: str) -> bool:
-    """Go's ``strconv.ParseBool``: 1/t/T/TRUE/true/True and the 0/f/F/FALSE/false/False set."""
-    if s in ("1", "t", "T", "TRUE", "true", "True"):
-        return True
-    if s in ("0", "f", "F", "FALSE", "false", "False"):
-        return False
-    raise ValueParseError("parse error")
-
-
-def _parse_go_int(s: str) -> int:
-    """Go ``strconv.ParseInt(s, 0, 64)`` syntax: optional sign, 0x/0o/0b/0 prefixes, ``_``."""
-    m = re.fullmatch(r"([+-]?)(0[xX][0-9a-fA-F_]+|0[bB][01_]+|0[oO]?[0-7_]*|[1-9][0-9_]*)", s)
-    if m is None:
-        raise ValueParseError("parse error")
-    sign, body = m.group(1), m.group(2)
-    if "__" in body or body.endswith("_"):
-        raise ValueParseError("parse error")
-    digits = body.replace("_", "")
-    low = digits.lower()
-    if low.startswith(("0x", "0b", "0o")):
-        value = int(low, 0)
-    elif len(low) > 1 and low.startswith("0"):
-        value = int(low[1:], 8)
-    else:
-        value = int(low)
-    return -value if sign == "-" else value
-
-
-def parse_uint(s: str, bits: int = 64) -> int:
-    """Unsigned integer as Go's flag ``UintVar``/``Uint64Var`` (``bits`` 64 on amd64)."""
-    if s.startswith(("+", "-")):
-        raise ValueParseError("parse error")
-    value = _parse_go_int(s)
-    if value >= 1 << bits:
-        raise ValueParseError("value out of range")
-    return value
-
-
-def parse_int(s: str, bits: int = 64) -> int:
-    """Signed integer as Go's flag ``IntVar``/``Int64Var``."""
-    value = _parse_go_int(s)
-    if not -(1 << (bits - 1)) <= value < 1 << (bits - 1):
-        raise ValueParseError("value out of range")
-    return value
-
-
-_DURATION_UNITS = {
-    "ns": 1e-9,
-    "us": 1e-6,
-    "\u00b5s": 1e-6,
-    "\u03bcs": 1e-6,
-    "ms": 1e-3,
-    "s": 1.0,
-    "m": 60.0,
-    "h": 3600.0,
-}
-_DURATION_PART = re.compile(r"([0-9]*(?:\.[0-9]*)?)(ns|us|\u00b5s|\u03bcs|ms|s|m|h)")
-
-
-def parse_duration(s: str) -> float:
-    """Go ``time.ParseDuration`` (e.g. ``"1h30m"``, ``"250ms"``, ``"0"``); returns seconds."""
-    text = s
-    sign = 1.0
-    if text[:1] in ("+", "-"):
-        sign = -1.0 if text[0] == "-" else 1.0
-        text = text[1:]
-    if text == "0":
-        return 0.0
-    if not text:
-        raise ValueParseError("parse error")
-    total = 0.0
-    pos = 0
-    while pos < len(text):
-        m = _DURATION_PART.match(text, pos)
-        if m is None or m.group(1) in ("", "."):
-            raise ValueParseError("parse error")
-        total += float(m.group(1)) * _DURATION_UNITS[m.group(2)]
-        pos = m.end()
-    return sign * total
-
-
-def split_host_port(hostport: str) -> tuple[str, str]:
-    """Go ``net.SplitHostPort``: ``"h:p"``/``"[v6]:p"`` -> (host, port); else ValueParseError."""
-    if hostport.startswith("["):
-        end = hostport.find("]")
-        if end < 0:
-            raise ValueParseError(f"address {hostport}: missing ']' in address")
-        rest = hostport[end + 1 :]
-        if not rest.startswith(":"):
-            raise ValueParseError(f"address {hostport}: missing port in address")
-        host, port = hostport[1:end], rest[1:]
-    else:
-        idx = hostport.rfind(":")
-        if idx < 0:
-            raise ValueParseError(f"address {hostport}: missing port in address")
-        host, port = hostport[:idx], hostport[idx + 1 :]
-        if ":" in host:
-            raise ValueParseError(f"address {hostport}: too many colons in address")
-    if "[" in port or "]" in port:
-        raise ValueParseError(f"address {hostport}: unexpected ']' in address")
-    return host, port
-
-
-def is_ip(host: str) -> bool:
-    """True when ``host`` is a literal IPv4/IPv6 address (Go ``net.ParseIP != nil``)."""
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
-def parse_url(raw: str) -> str:
-    """Validate one URL as etcd's ``types.NewURLs`` does; return its canonical string.
-
-    The canonical form is ``scheme://host:port`` (scheme lower-cased), which is what Go's
-    ``url.URL.String()`` yields for the URLs etcd accepts; member IDs hash this form.
-    """
-    text = raw.strip()
-    try:
-        parts = urlsplit(text)
-    except ValueError as exc:
-        raise ValueParseError(f'parse "{text}": {exc}') from exc
-    scheme = parts.scheme.lower()
-    if scheme not in URL_SCHEMES:
-        raise ValueParseError(f"URL scheme must be http, https, unix, or unixs: {text}")
-    try:
-        split_host_port(parts.netloc)
-    except ValueParseError:
-        raise ValueParseError(f'URL address does not have the form "host:port": {text}') from None
-    if parts.path:
-        raise ValueParseError(f"URL must not contain a path: {text}")
-    query = f"?{parts.query}" if parts.query else ""
-    frag = f"#{parts.fragment}" if parts.fragment else ""
-    return f"{scheme}://{parts.netloc}{query}{frag}"
-
-
-def parse_urls(value: str) -> list[str]:
-    """Comma-separated URL list -> canonical URLs, sorted and de-duplicated (etcd UniqueURLs)."""
-    items = value.split(",")
-    if not items:
-        raise ValueParseError("no valid URLs given")
-    return sorted({parse_url(item) for item in items})
-
-
-def parse_urls_map(value: str) -> dict[str, list[str]]:
-    """``name=url,name=url2,other=url3`` -> {name: sorted urls} (etcd ``types.NewURLsMap``).
-
-    Empty comma items are skipped; an item without ``=`` has an empty URL, which fails with
-    etcd's scheme error, exactly like etcd.
-    """
-    grouped: dict[str, list[str]] = {}
-    for item in value.split(","):
-        if not item:
-            continue
-        name, _, url = item.partition("=")
-        grouped.setdefault(name, []).append(url)
-    return {name: sorted(parse_url(u) for u in urls) for name, urls in grouped.items()}
-
-
-# --------------------------------------------------------------------------------------------
-# The etcd 3.5 server flag table and a Go-``flag``-compatible command-line parser.
+from petcd.goflag import (
+    ValueParseError,
+    flag_to_env,
+    parse_bool,
+    parse_duration,
+    parse_int,
+    parse_uint,
+    parse_urls,
+)
+from petcd.yamlsubset import load_yaml
 
 
 @dataclass(frozen=True, slots=True)
 class FlagSpec:
-    """One server flag: ``kind`` selects the parser; ``default`` is shown in ``--help``."""
+    """One server flag: ``kind`` selects the parser; ``default`` is the raw default, which
+    parses (``convert``) to the default of the Config field; ``--help`` shows ``shown`` when
+    set (a default derived later, such as ``${name}.etcd``), else ``default``."""
 
     name: str
     kind: str
@@ -221,6 +39,7 @@ class FlagSpec:
     help: str
     group: str
     choices: tuple[str, ...] = ()
+    shown: str = ""
 
     @property
     def attr(self) -> str:
@@ -230,6 +49,13 @@ class FlagSpec:
     @property
     def is_bool(self) -> bool:
         return self.kind in ("bool", "ignored")
+
+    def default_value(self) -> object:
+        """The parsed ``default`` (what the Config field defaults to); an empty URL list
+        default is the empty list (parsing "" as a value given on the command line fails)."""
+        if self.kind == "urls" and not self.default:
+            return []
+        return self.convert(self.default)
 
     def convert(self, raw: str) -> object:
         """Parse ``raw`` for this flag; ValueParseError carries Go/etcd's reason text."""
@@ -280,6 +106,11 @@ _IGNORED = [
 ]
 
 
+LOG_ROTATION_CONFIG_JSON = (
+    '{"maxsize": 100, "maxage": 0, "maxbackups": 0, "localtime": false, "compress": false}'
+)
+
+
 def _f(name: str, kind: str, default: str, text: str, group: str, *choices: str) -> FlagSpec:
     return FlagSpec(name, kind, default, text, group, tuple(choices))
 
@@ -288,7 +119,7 @@ def _f(name: str, kind: str, default: str, text: str, group: str, *choices: str)
 FLAGS: tuple[FlagSpec, ...] = (
     _f("config-file", "str", "", "YAML configuration file; when given, flags and env are ignored.", _M),
     _f("name", "str", "default", "Member name, unique within the cluster.", _M),
-    _f("data-dir", "str", "${name}.etcd", "Directory for this member's data.", _M),
+    FlagSpec("data-dir", "str", "", "Directory for this member's data.", _M, shown="${name}.etcd"),
     _f("wal-dir", "str", "", "Separate directory for the Raft log (LevelDB in petcd).", _M),
     _f("listen-peer-urls", "urls", "http://localhost:2380", "URLs to accept peer traffic on.", _M),
     _f("listen-client-urls", "urls", "http://localhost:2379", "URLs to accept client traffic on.", _M),
@@ -301,7 +132,7 @@ FLAGS: tuple[FlagSpec, ...] = (
     _f("initial-election-tick-advance", "bool", "true", "Fast-forward election ticks at boot.", _M),
     _f("quota-backend-bytes", "int", "0", "Backend size that raises a NOSPACE alarm (0 = default).", _M),
     _f("backend-bbolt-freelist-type", "str", "map", "Accepted for compatibility (bbolt only).", _M),
-    _f("backend-batch-interval", "duration", "", "Longest time before a backend commit.", _M),
+    _f("backend-batch-interval", "duration", "0s", "Longest time before a backend commit.", _M),
     _f("backend-batch-limit", "int", "0", "Most operations before a backend commit.", _M),
     _f("max-txn-ops", "uint", "128", "Most operations allowed in one transaction.", _M),
     _f("max-request-bytes", "uint", "1572864", "Largest client request accepted, in bytes.", _M),
@@ -366,7 +197,7 @@ FLAGS: tuple[FlagSpec, ...] = (
     _f("log-outputs", "strings", "default", "Where logs go: 'stderr', 'stdout' or 'default'.", _L),
     _f("log-level", "str", "info", "debug, info, warn, error, panic or fatal.", _L),
     _f("enable-log-rotation", "bool", "false", "Accepted for compatibility.", _L),
-    _f("log-rotation-config-json", "str", "{...}", "Accepted for compatibility.", _L),
+    _f("log-rotation-config-json", "str", LOG_ROTATION_CONFIG_JSON, "Accepted for compatibility.", _L),
     _f("enable-pprof", "bool", "false", "Serve profiling data (accepted; no-op in petcd).", _L),
     _f("metrics", "str", "basic", "'basic' or 'extensive' metrics.", _L),
     _f("enable-grpc-gateway", "bool", "true", "Serve the JSON gateway (not in petcd).", _L),
@@ -378,7 +209,7 @@ FLAGS: tuple[FlagSpec, ...] = (
     _f("experimental-initial-corrupt-check", "bool", "false", "Hash-check peers before serving.", _X),
     _f("experimental-corrupt-check-time", "duration", "0s", "Interval between corruption checks.", _X),
     _f("experimental-enable-lease-checkpoint", "bool", "false", "Persist remaining lease TTLs.", _X),
-    _f("experimental-compaction-batch-limit", "int", "1000", "Revisions deleted per compaction batch.", _X),
+    _f("experimental-compaction-batch-limit", "int", "0", "Revisions visited per compaction batch (0 = 1000).", _X),
     _f("experimental-watch-progress-notify-interval", "duration", "10m", "Watch progress interval.", _X),
     _f("experimental-downgrade-check-time", "duration", "5s", "Downgrade status check interval.", _X),
     _f("experimental-warning-apply-duration", "duration", "100ms", "Slow-apply warning threshold.", _X),
@@ -452,98 +283,9 @@ def render_help() -> str:
         lines.append(f"\n{group}:")
         for spec in FLAGS:
             if spec.group == group:
-                lines.append(f"  --{spec.name} '{spec.default}'")
+                lines.append(f"  --{spec.name} '{spec.shown or spec.default}'")
                 lines.append(f"    {spec.help}")
     return "\n".join(lines) + "\n"
-
-
-# --------------------------------------------------------------------------------------------
-# Config-file YAML: the subset etcd's sample configuration uses (PyYAML is used if present).
-
-YamlValue = object
-
-
-def _yaml_scalar(text: str) -> YamlValue:
-    t = text.strip()
-    if t in ("", "~", "null", "Null", "NULL"):
-        return None
-    if len(t) >= 2 and t[0] == t[-1] and t[0] in "'\"":
-        inner = t[1:-1]
-        return inner.replace("''", "'") if t[0] == "'" else inner.encode().decode("unicode_escape")
-    if t in ("true", "True", "TRUE"):
-        return True
-    if t in ("false", "False", "FALSE"):
-        return False
-    if t.startswith("[") and t.endswith("]"):
-        body = t[1:-1].strip()
-        return [_yaml_scalar(x) for x in body.split(",")] if body else []
-    if re.fullmatch(r"[-+]?[0-9]+", t):
-        return int(t)
-    return t
-
-
-def _strip_comment(line: str) -> str:
-    quote = ""
-    for i, ch in enumerate(line):
-        if quote:
-            quote = "" if ch == quote else quote
-        elif ch in "'\"":
-            quote = ch
-        elif ch == "#" and (i == 0 or line[i - 1] in " \t"):
-            return line[:i]
-    return line
-
-
-def load_yaml(text: str) -> YamlValue:
-    """Parse a YAML document: PyYAML when installed, else a mapping of scalars, inline or
-    block lists and one nested mapping level. Raises ValueError on anything else."""
-    try:
-        import yaml  # type: ignore[import-untyped]
-    except ImportError:
-        pass
-    else:
-        try:
-            return yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ValueError(str(exc)) from None
-    root: dict[str, YamlValue] = {}
-    parent_key: str | None = None
-    for lineno, raw in enumerate(text.splitlines(), 1):
-        line = _strip_comment(raw).rstrip()
-        if not line.strip() or line.strip() == "---":
-            continue
-        indent = len(line) - len(line.lstrip(" "))
-        body = line.strip()
-        if indent == 0:
-            parent_key = None
-        if body.startswith("- "):
-            if parent_key is None:
-                raise ValueError(f"line {lineno}: unexpected list item")
-            current = root.get(parent_key)
-            if not isinstance(current, list):
-                current = []
-                root[parent_key] = current
-            current.append(_yaml_scalar(body[2:]))
-            continue
-        key, sep, rest = body.partition(":")
-        if not sep or (rest and not rest.startswith(" ")):
-            raise ValueError(f"line {lineno}: expected 'key: value'")
-        key = str(_yaml_scalar(key))
-        if indent == 0:
-            if rest.strip():
-                root[key] = _yaml_scalar(rest)
-            else:
-                root[key] = None
-                parent_key = key
-        else:
-            if parent_key is None:
-                raise ValueError(f"line {lineno}: unexpected indentation")
-            sub = root.get(parent_key)
-            if not isinstance(sub, dict):
-                sub = {}
-                root[parent_key] = sub
-            sub[key] = _yaml_scalar(rest)
-    return root
 
 
 _SECURITY_KEYS = frozenset(

@@ -7,7 +7,7 @@
   8 big-endian bytes; again the first 8 digest bytes, big-endian.
 
 Peer URLs must be in canonical form (``scheme://host:port``, what
-:func:`petcd.flags.parse_url` returns); the hash is over those exact strings.
+:func:`petcd.goflag.parse_url` returns); the hash is over those exact strings.
 IDs print as lower-case hex without leading zeros (Go ``%x`` / ``types.ID.String``).
 """
 

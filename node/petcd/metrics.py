@@ -28,6 +28,8 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from petcd import version
+
 if TYPE_CHECKING:
     from petcd.server.etcdserver import EtcdServer
 
@@ -36,7 +38,6 @@ T = TypeVar("T")
 # etcd (Go client) exports no `_created` series.
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
-CLUSTER_VERSION = "3.5"
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 """What etcd's promhttp answers (prometheus_client's latest names a newer text version)."""
 
@@ -166,12 +167,10 @@ class ServerCollector(Collector):
                      "The current number of pending proposals to commit.", pending)
         yield _gauge("etcd_server_id", "Server or member ID in hexadecimal format. 1 for "
                      "'server_id' label with current ID.", 1, {"server_id": f"{s.id:x}"})
-        from petcd.server.etcdserver import SERVER_VERSION
-
         yield _gauge("etcd_server_version", "Which version is running. 1 for 'server_version' "
-                     "label with current version.", 1, {"server_version": SERVER_VERSION})
+                     "label with current version.", 1, {"server_version": version.SERVER_VERSION})
         yield _gauge("etcd_cluster_version", "Which version is running. 1 for 'cluster_version' "
-                     "label with current cluster version", 1, {"cluster_version": CLUSTER_VERSION})
+                     "label with current cluster version", 1, {"cluster_version": version.CLUSTER_MINOR_VERSION})
         quota = a.quota_bytes if a is not None else 0
         yield _gauge("etcd_server_quota_backend_bytes",
                      "Current backend storage quota size in bytes.", quota)

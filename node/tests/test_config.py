@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from petcd import config
+from petcd import config, version
 from petcd.config import Config, ConfigError, EnvConflictError, FlagError, HelpRequested
 
 from harness.impls import get_impl
@@ -101,7 +101,7 @@ def test_unrecognized_env_var_warns_like_etcd(tmp_path: Path) -> None:
 def test_version_and_help(tmp_path: Path) -> None:
     rc, out, _ = _run([*PETCD, "--version"], {"ETCD_NAME": "ignored-for-version"}, tmp_path)
     assert rc == 0
-    assert out.splitlines()[0] == f"petcd Version: {config.PETCD_VERSION}"
+    assert out.splitlines()[0] == f"petcd Version: {version.PETCD_VERSION}"
     assert "etcd API Version: 3.5" in out.splitlines()
     rc, out, _ = _run([*PETCD, "--help"], {}, tmp_path)
     assert rc == 0
@@ -244,3 +244,22 @@ def test_log_records_have_etcds_zap_shape() -> None:
     assert recs[0]["err"] == "boom" and recs[0]["count"] == 3
     with pytest.raises(ValueError, match='unrecognized level: "loud"'):
         new_logger("loud")
+
+
+def test_config_defaults_match_the_flag_table() -> None:
+    """One table of flags: every non-ignored flag has a Config field whose default is the
+    table's default parsed, and Config has no flag-like field the table lacks."""
+    import dataclasses
+
+    from petcd import flags
+
+    defaults = Config()
+    fields = {f.name for f in dataclasses.fields(Config)} - {"explicit", "notices", "settings"}
+    table = {spec.attr: spec for spec in flags.FLAGS if spec.kind != "ignored"}
+    assert fields == set(table), (fields ^ set(table))
+    drift = {
+        spec.name: (spec.default_value(), getattr(defaults, attr))
+        for attr, spec in table.items()
+        if spec.default_value() != getattr(defaults, attr)
+    }
+    assert drift == {}

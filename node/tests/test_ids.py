@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from petcd import ids
-from petcd.flags import parse_urls_map
+from petcd.goflag import parse_urls_map
 
 from harness.impls import etcdctl_35, get_impl
 from harness.ports import free_port

@@ -17,9 +17,8 @@ from petcd import errors, metrics
 from petcd.api.etcdserverpb import rpc_pb2 as pb
 from petcd.http.http1 import JSON, TEXT, Request, Response, Router, text_error
 from petcd.server import alarms as alarms_mod
-from petcd.server.etcdserver import SERVER_VERSION, EtcdServer
-
-CLUSTER_VERSION = "3.5.0"
+from petcd.server.etcdserver import EtcdServer
+from petcd.version import CLUSTER_VERSION, SERVER_VERSION
 
 
 def _health_body(health: bool, reason: str) -> str:

@@ -69,12 +69,18 @@ def normalize_end(end: bytes | None) -> tuple[bool, bytes | None]:
     return False, end
 
 
+DEFAULT_COMPACTION_BATCH_LIMIT = 1000
+"""etcd 3.5's defaultCompactBatchLimit (used when the flag is 0, its default)."""
+
+
 class KVStore:
     """MVCC store over `backend`; restores its index from the backend on construction."""
 
-    def __init__(self, backend: Backend, *, compaction_batch_limit: int = 10000) -> None:
+    def __init__(self, backend: Backend, *, compaction_batch_limit: int = 0) -> None:
         self._b = backend
-        self._batch_limit = compaction_batch_limit
+        # --experimental-compaction-batch-limit: revisions visited (kept ones included) per
+        # committed batch of compaction deletes; 0 means etcd's default.
+        self._batch_limit = compaction_batch_limit or DEFAULT_COMPACTION_BATCH_LIMIT
         self._index = TreeIndex()
         self._rev = 1
         self._compact_rev = -1
@@ -329,7 +335,9 @@ class KVStore:
         version at or below `rev` unless it is a deletion), from index and backend.
 
         Raises CompactedError if rev <= compact_rev, FutureRevError if rev > current rev.
-        Runs to completion before returning (in batches of `compaction_batch_limit` deletes);
+        Runs to completion before returning, committing the deletes of every
+        `compaction_batch_limit` revisions visited as one batch (etcd's meaning; etcd also
+        pauses 10ms between batches, off its apply path: petcd compacts within the apply);
         a crash part-way resumes on the next open from the persisted scheduled revision.
         """
         if rev <= self._compact_rev:
@@ -347,11 +355,11 @@ class KVStore:
     def _physical_compact(self, rev: int, ci: int | None, term: int | None) -> None:
         keep = self._index.compact(rev)
         batch = Batch()
-        for rk in self._b.iterate_keys(_KEY, b"", main_prefix(rev + 1)):
-            if bytes_to_rev(rk) in keep:
-                continue
-            batch.delete(_KEY, rk)
-            if len(batch) >= self._batch_limit:
+        keys = self._b.iterate_keys(_KEY, b"", main_prefix(rev + 1))
+        for visited, rk in enumerate(keys, 1):
+            if bytes_to_rev(rk) not in keep:
+                batch.delete(_KEY, rk)
+            if visited % self._batch_limit == 0 and len(batch):
                 failpoint("compactBeforeCommitBatch")
                 self._b.write(batch)
                 failpoint("compactAfterCommitBatch")

@@ -14,22 +14,19 @@ client's Compact, so every member compacts at the same revision.
 from __future__ import annotations
 
 import asyncio
-import os
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from petcd import errors
 from petcd.api.etcdserverpb import rpc_pb2 as pb
-from petcd.flags import ValueParseError, parse_duration
+from petcd.goflag import ValueParseError, parse_duration
 
 if TYPE_CHECKING:
     from petcd.server.etcdserver import EtcdServer
 
 HOUR = 3600.0
 RETRY_DIVISOR = 10
-REVISION_INTERVAL = float(os.environ.get("PETCD_REVISION_COMPACTION_INTERVAL", "300"))
-"""Seconds between revision-mode checks (etcd: 5 minutes; the override is for tests)."""
 
 
 def parse_retention(mode: str, retention: str) -> float:
@@ -106,7 +103,8 @@ class Compactor:
     async def _run_revision(self) -> None:
         prev = 0
         while True:
-            await asyncio.sleep(REVISION_INTERVAL)
+            # etcd: 5 minutes; PETCD_REVISION_COMPACTION_INTERVAL (config.Settings) for tests.
+            await asyncio.sleep(self.s.settings.revision_compaction_interval)
             if not self.s.is_leader:
                 continue
             rev = self.s.store.rev - int(self.retention)

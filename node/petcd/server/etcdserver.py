@@ -25,6 +25,7 @@ from petcd import errors, metrics
 from petcd.api import deep
 from petcd.api.etcdserverpb import rpc_pb2 as pb
 from petcd.api.petcdpb import internal_pb2 as ipb
+from petcd.config import Settings
 from petcd.logutil import Logger
 from petcd.mvcc.errors import CompactedError, FutureRevError
 from petcd.mvcc.kv import Event
@@ -54,19 +55,13 @@ from petcd.server.wait import IndexWait, Wait
 from petcd.storage import failpoints
 from petcd.storage.backend import Backend, Batch
 from petcd.storage.raft_log import DurableRaftStorage
+from petcd.version import SERVER_VERSION
 
 R = TypeVar("R", bound=Message)
 ApplyHandler = Callable[[Any, Entry], Any]
 
 READ_INDEX_RETRY_SECONDS = 0.5
 """How long one ReadIndex round may take before it is asked again (etcd: 500ms)."""
-
-SERVER_VERSION = "3.5.1"
-"""The etcd server version petcd reports: the API it is wire-compatible with."""
-
-CATCHUP_ENTRIES = int(os.environ.get("PETCD_SNAPSHOT_CATCHUP_ENTRIES", "5000"))
-"""Entries kept behind a snapshot so slow followers catch up without one (etcd's default;
-the environment override lets tests force snapshot transfers without writing 5000 entries)."""
 
 
 def _expire(fut: asyncio.Future[Any]) -> None:
@@ -92,13 +87,17 @@ class EtcdServer:
         max_request_bytes: int,
         cluster_token: str,
         logger: Logger,
+        settings: Settings | None = None,
+        compaction_batch_limit: int = 0,
     ) -> None:
         self.id = member_id
         self.name = name
         self.client_urls = client_urls
         self.backend = backend
         self.raft_storage = raft_storage
-        self.store = KVStore(backend)
+        self.settings = settings or Settings()
+        """petcd's PETCD_* tunables (config.Settings)."""
+        self.store = KVStore(backend, compaction_batch_limit=compaction_batch_limit)
         self.membership = Membership(backend)
         self.kv = KVApplier(self.store)
         self.cluster = ClusterOps(self, cluster_token)
@@ -517,7 +516,8 @@ class EtcdServer:
         idx = self.applied_index
         cs = self.rn.status().conf_state
         self.raft_storage.create_snapshot(idx, cs, b"")
-        compact_to = idx - CATCHUP_ENTRIES
+        # Entries kept behind the snapshot so slow followers catch up without one.
+        compact_to = idx - self.settings.snapshot_catchup_entries
         if compact_to > self.raft_storage.first_index():
             self.raft_storage.compact(compact_to)
         self.snapshot_index = idx

@@ -10,7 +10,7 @@ from petcd.grpc_api.server import start_client_server
 from petcd.logutil import Logger
 from petcd.server import alarms, auth_ops
 from petcd.server.bootstrap import open_member
-from petcd.server.etcdserver import SERVER_VERSION, EtcdServer
+from petcd.server.etcdserver import EtcdServer
 from petcd.server.features import install_all
 from petcd.transport.transport import PeerTransport
 from petcd.v2 import server as v2_server
@@ -48,9 +48,13 @@ async def run(cfg: Config, logger: Logger) -> None:
         max_request_bytes=cfg.max_request_bytes,
         cluster_token=cfg.initial_cluster_token,
         logger=log,
+        settings=cfg.settings,
+        compaction_batch_limit=cfg.experimental_compaction_batch_limit,
     )
     if "experimental-watch-progress-notify-interval" in cfg.explicit:
         server.watch_progress_notify_interval = cfg.experimental_watch_progress_notify_interval
+    else:
+        server.watch_progress_notify_interval = cfg.settings.watch_progress_notify_interval
     server.auto_compaction = (cfg.auto_compaction_mode, cfg.auto_compaction_retention)
     install_all(server)
     auth_ops.configure(server, cfg.bcrypt_cost, cfg.auth_token_ttl)
@@ -86,7 +90,6 @@ async def run(cfg: Config, logger: Logger) -> None:
         members=lambda: _members_json(server),
         is_id_removed=lambda pid: pid in server.membership.removed,
         on_removed=on_removed,
-        versions={"etcdserver": SERVER_VERSION, "etcdcluster": "3.5.0"},
         tls=tls.peer,
     )
     for m in server.membership.sorted_members():

@@ -32,7 +32,6 @@ requests while the queue is CTRL_SLACK past its bound.
 from __future__ import annotations
 
 import asyncio
-import os
 from collections import deque
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -55,11 +54,11 @@ from petcd.server.watcher_group import WatcherGroup
 if TYPE_CHECKING:
     from petcd.server.etcdserver import EtcdServer
 
-PROGRESS_NOTIFY_INTERVAL = float(os.environ.get("PETCD_WATCH_PROGRESS_NOTIFY_INTERVAL", "600"))
+PROGRESS_NOTIFY_INTERVAL = 600.0
 """Seconds between progress notifications to idle synced watchers that asked for them (etcd:
-10 minutes, plus up to 10% jitter per stream). The env var overrides it (tests); a server
-attribute `watch_progress_notify_interval` (from --experimental-watch-progress-notify-interval,
-if the node passes it on) overrides both."""
+10 minutes, plus up to 10% jitter per stream). The server's
+`watch_progress_notify_interval` (--experimental-watch-progress-notify-interval, else
+PETCD_WATCH_PROGRESS_NOTIFY_INTERVAL: config.Settings) overrides it."""
 
 MIN_PROGRESS_NOTIFY_INTERVAL = 0.1
 """etcd raises shorter intervals to 100ms."""

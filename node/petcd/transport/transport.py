@@ -39,7 +39,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from petcd.config import ETCD_CLUSTER_VERSION, ETCD_SERVER_VERSION
 from petcd.ids import format_id
 from petcd.logutil import Logger
 from petcd.raft.codec import decode_message
@@ -47,6 +46,7 @@ from petcd.raft.types import Message
 from petcd.tlsutil import TLSInfo
 from petcd.transport import http, wire
 from petcd.transport.peer import PeerSender, SenderEnv
+from petcd.version import CLUSTER_VERSION, SERVER_VERSION
 
 __all__ = ["PeerTransport"]
 
@@ -110,7 +110,7 @@ class PeerTransport:
         self._members = members
         self._is_id_removed = is_id_removed
         self._versions = dict(
-            versions or {"etcdserver": ETCD_SERVER_VERSION, "etcdcluster": ETCD_CLUSTER_VERSION}
+            versions or {"etcdserver": SERVER_VERSION, "etcdcluster": CLUSTER_VERSION}
         )
         self._read_timeout = read_timeout
         self._tls = tls if tls is not None and not tls.empty() else None

@@ -74,7 +74,8 @@ def _log_discovery_failure(cfg: Config, log: Logger, exc: discovery.DiscoveryErr
 def _from_srv(cfg: Config, log: Logger) -> Config:
     try:
         cluster = srv.initial_cluster(cfg.name, cfg.discovery_srv, cfg.discovery_srv_name,
-                                      list(cfg.initial_advertise_peer_urls))
+                                      list(cfg.initial_advertise_peer_urls),
+                                      cfg.settings.dns_server)
     except srv.SrvError as exc:
         raise ConfigError(f"error setting up initial cluster: {exc}") from None
     for entry in cluster.split(","):

@@ -8,7 +8,7 @@ member, the others "0", "1", ... in answer order (per service, as etcd's counter
 the SRV target name. `client_endpoints(domain, suffix)` is etcdctl's `--discovery-srv`: the
 `_etcd-client-ssl` / `_etcd-client` records as https:// and http:// endpoints.
 
-Resolver: the system's (as etcd), unless `PETCD_DNS_SERVER=ip[:port]` names a DNS server to
+Resolver: the system's (as etcd), unless `dns_server` (PETCD_DNS_SERVER) names one to
 ask instead (tests run dnsmasq on a loopback port); that server then also resolves the SRV
 targets. Errors are etcd's texts ("error querying DNS SRV records for _etcd-server ...",
 "cannot find local etcd member ... in SRV records").
@@ -17,7 +17,6 @@ targets. Errors are etcd's texts ("error querying DNS SRV records for _etcd-serv
 from __future__ import annotations
 
 import ipaddress
-import os
 import random
 import socket
 from dataclasses import dataclass
@@ -26,8 +25,6 @@ from urllib.parse import urlsplit
 import dns.exception
 import dns.rdtypes.IN.SRV
 import dns.resolver
-
-DNS_SERVER_ENV = "PETCD_DNS_SERVER"
 
 
 class SrvError(Exception):
@@ -42,8 +39,7 @@ class SrvRecord:
     weight: int
 
 
-def _resolver() -> dns.resolver.Resolver:
-    server = os.environ.get(DNS_SERVER_ENV, "")
+def _resolver(server: str) -> dns.resolver.Resolver:
     if not server:
         return dns.resolver.Resolver()
     host, _, port = server.rpartition(":") if server.count(":") == 1 else (server, "", "53")
@@ -73,11 +69,11 @@ def _order(records: list[SrvRecord]) -> list[SrvRecord]:
     return out
 
 
-def lookup_srv(service: str, domain: str) -> list[SrvRecord]:
+def lookup_srv(service: str, domain: str, dns_server: str = "") -> list[SrvRecord]:
     """`_service._tcp.domain` SRV records, ordered; SrvError with the resolver's complaint."""
     qname = f"_{service}._tcp.{domain.rstrip('.')}."
     try:
-        answer = _resolver().resolve(qname, "SRV")
+        answer = _resolver(dns_server).resolve(qname, "SRV")
     except (dns.exception.DNSException, OSError) as exc:
         raise SrvError(f"lookup {qname} : {exc}") from None
     recs = [
@@ -88,16 +84,16 @@ def lookup_srv(service: str, domain: str) -> list[SrvRecord]:
     return _order(recs)
 
 
-def resolve_host(host: str) -> str:
+def resolve_host(host: str, dns_server: str = "") -> str:
     """One IP address for `host` (IP literals as they are)."""
     h = host.rstrip(".")
     try:
         return str(ipaddress.ip_address(h.strip("[]")))
     except ValueError:
         pass
-    if os.environ.get(DNS_SERVER_ENV):
+    if dns_server:
         try:
-            return str(_resolver().resolve(h + ".", "A")[0])
+            return str(_resolver(dns_server).resolve(h + ".", "A")[0])
         except (dns.exception.DNSException, OSError, IndexError):
             pass  # fall back to the system resolver (e.g. "localhost" from /etc/hosts)
     try:
@@ -106,8 +102,8 @@ def resolve_host(host: str) -> str:
         raise SrvError(f"lookup {h}: {exc}") from None
 
 
-def _tcp_addr(host: str, port: int) -> str:
-    ip = resolve_host(host)
+def _tcp_addr(host: str, port: int, dns_server: str) -> str:
+    ip = resolve_host(host, dns_server)
     return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
 
 
@@ -116,14 +112,14 @@ def _join(host: str, port: int) -> str:
 
 
 def get_cluster(scheme: str, service: str, name: str, domain: str,
-                advertise_peer_urls: list[str]) -> list[str]:
+                advertise_peer_urls: list[str], dns_server: str = "") -> list[str]:
     """etcd's srv.GetCluster: ["name=scheme://target:port", ...] for one service."""
     by_addr: dict[str, str] = {}
     for u in advertise_peer_urls:
         p = urlsplit(u)
-        by_addr[_tcp_addr(p.hostname or "", p.port or 80)] = u
+        by_addr[_tcp_addr(p.hostname or "", p.port or 80, dns_server)] = u
     try:
-        records = lookup_srv(service, domain)
+        records = lookup_srv(service, domain, dns_server)
     except SrvError as exc:
         raise SrvError(f"error querying DNS SRV records for _{service} {exc}") from None
     parts: list[str] = []
@@ -131,7 +127,7 @@ def get_cluster(scheme: str, service: str, name: str, domain: str,
     err: str | None = None
     for rec in records:
         try:
-            addr = _tcp_addr(rec.target, rec.port)
+            addr = _tcp_addr(rec.target, rec.port, dns_server)
         except SrvError as exc:
             err = str(exc)
             continue
@@ -152,23 +148,24 @@ def get_cluster(scheme: str, service: str, name: str, domain: str,
     return parts
 
 
-def dns_cluster(name: str, domain: str, suffix: str, advertise_peer_urls: list[str]
-                ) -> tuple[list[str], list[str]]:
+def dns_cluster(name: str, domain: str, suffix: str, advertise_peer_urls: list[str],
+                dns_server: str = "") -> tuple[list[str], list[str]]:
     """(cluster entries, errors) from both server services, as etcd's GetDNSClusterNames."""
     sfx = f"-{suffix}" if suffix else ""
     out: list[str] = []
     errs: list[str] = []
     for scheme, service in (("https", f"etcd-server-ssl{sfx}"), ("http", f"etcd-server{sfx}")):
         try:
-            out += get_cluster(scheme, service, name, domain, advertise_peer_urls)
+            out += get_cluster(scheme, service, name, domain, advertise_peer_urls, dns_server)
         except SrvError as exc:
             errs.append(str(exc))
     return out, errs
 
 
-def initial_cluster(name: str, domain: str, suffix: str, advertise_peer_urls: list[str]) -> str:
+def initial_cluster(name: str, domain: str, suffix: str, advertise_peer_urls: list[str],
+                    dns_server: str = "") -> str:
     """The --initial-cluster string the SRV records give; SrvError as etcd words it."""
-    entries, errs = dns_cluster(name, domain, suffix, advertise_peer_urls)
+    entries, errs = dns_cluster(name, domain, suffix, advertise_peer_urls, dns_server)
     if not entries:
         raise SrvError("; ".join(errs) or f"no SRV records for {domain}")
     if not any(e.partition("=")[0] == name for e in entries):
@@ -176,7 +173,7 @@ def initial_cluster(name: str, domain: str, suffix: str, advertise_peer_urls: li
     return ",".join(entries)
 
 
-def client_endpoints(domain: str, suffix: str = "") -> list[str]:
+def client_endpoints(domain: str, suffix: str = "", dns_server: str = "") -> list[str]:
     """etcdctl --discovery-srv: https endpoints from `_etcd-client-ssl`, http from
     `_etcd-client` (either may be missing, not both)."""
     sfx = f"-{suffix}" if suffix else ""
@@ -184,7 +181,7 @@ def client_endpoints(domain: str, suffix: str = "") -> list[str]:
     errs: list[str] = []
     for scheme, service in (("https", f"etcd-client-ssl{sfx}"), ("http", f"etcd-client{sfx}")):
         try:
-            recs = lookup_srv(service, domain)
+            recs = lookup_srv(service, domain, dns_server)
         except SrvError as exc:
             errs.append(str(exc))
             continue
