@@ -136,9 +136,10 @@ class Raft:
 
     # --- sending -------------------------------------------------------------------------
     def send(self, m: Message) -> None:
-        """Queue `m` for the driver, stamping sender and (for non-vote messages) our term."""
+        """Queue `m` for the driver, stamping sender and (for non-vote messages) our term
+        (on a copy: messages are frozen)."""
         if m.frm == NONE:
-            m.frm = self.id
+            m = replace(m, frm=self.id)
         t = m.type
         if t in (MT.MsgVote, MT.MsgVoteResp, MT.MsgPreVote, MT.MsgPreVoteResp):
             if m.term == 0:
@@ -148,7 +149,7 @@ class Raft:
             if m.term != 0:
                 raise AssertionError(f"term should not be set when sending {t.name}")
             if t != MT.MsgProp and t != MT.MsgReadIndex:
-                m.term = self.term
+                m = replace(m, term=self.term)
         if m.to == self.id:
             raise AssertionError(f"{self.id} sending {t.name} to itself")
         self.msgs.append(m)

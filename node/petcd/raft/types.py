@@ -56,7 +56,7 @@ class StateType(IntEnum):
     StatePreCandidate = 3
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class Entry:
     """One log entry. `index` and `term` are assigned by the leader when it appends."""
 
@@ -110,7 +110,7 @@ class Snapshot:
 EMPTY_SNAPSHOT = Snapshot()
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class Message:
     """A Raft message. `entries` is shared with the sender's log: do not mutate."""
 

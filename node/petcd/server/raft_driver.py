@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import time
 from collections.abc import Callable
 from typing import Any, NoReturn, Protocol
@@ -199,10 +200,14 @@ class RaftDriver:
         msgs = rd.messages
         snaps_out = [m for m in msgs if m.type == MessageType.MsgSnap]
         if snaps_out:
+            # The core's snapshot carries metadata only; attach the state machine's copy.
             data = self.app.snapshot_data()
-            for m in snaps_out:
-                if m.snapshot is not None:
-                    m.snapshot = Snapshot(m.snapshot.metadata, data)
+            msgs = [
+                dataclasses.replace(m, snapshot=Snapshot(m.snapshot.metadata, data))
+                if m.type == MessageType.MsgSnap and m.snapshot is not None
+                else m
+                for m in msgs
+            ]
         if self.is_leader and msgs:
             self._send(msgs, snaps_out)
             msgs = []
