@@ -144,7 +144,7 @@ class ServerCollector(Collector):
             return
         from petcd.server import alarms as alarms_mod  # lazy: metrics is imported everywhere
 
-        st = s.rn.status()
+        st = s.driver.status()
         me = s.membership.members.get(s.id)
         a = alarms_mod.get(s)
         yield _gauge("etcd_server_has_leader", "Whether or not a leader exists. 1 is existence, "

@@ -163,7 +163,7 @@ class ClusterOps:
         return self.s.header(resp, 0)
 
     def _check_learner_ready(self, member_id: int) -> None:
-        st = self.s.rn.status()
+        st = self.s.driver.status()
         leader = st.progress.get(self.s.id)
         learner = st.progress.get(member_id)
         if leader is None or learner is None:
@@ -243,7 +243,7 @@ class ClusterOps:
                     s.transport.update_peer(cc.node_id, list(rec.peer_urls))
             s.store.save_consistent_index(e.index, e.term, batch=batch)
         if apply_to_raft:
-            s.rn.apply_conf_change(cc)
+            s.driver.apply_conf_change(cc)
         if rec.request_ID:
             s.wait.trigger(rec.request_ID, result)
         if cc.type == ConfChangeType.ConfChangeRemoveNode and cc.node_id == s.id:

@@ -12,7 +12,6 @@ until the applied index reaches the read index. Serializable reads are served lo
 from __future__ import annotations
 
 import asyncio
-import functools
 import os
 import random
 import time
@@ -128,7 +127,7 @@ class EtcdServer:
         self.stopped = asyncio.Event()
         self.stop_reason = ""
 
-        self.rn = RawNode(
+        rawnode = RawNode(
             RaftConfig(
                 id=member_id,
                 storage=raft_storage,
@@ -140,7 +139,10 @@ class EtcdServer:
                 pre_vote=True,
             )
         )
-        self.driver: RaftDriver | None = None
+        self.driver = RaftDriver(
+            rawnode, raft_storage, None, self, self.heartbeat_ms / 1000.0, self.log
+        )
+        """Every call into Raft goes through the driver (it owns the RawNode)."""
         self.transport: PeerSender | None = None
 
         # Extension points for feature modules (watch, lease, auth, alarms, ...): see
@@ -156,7 +158,6 @@ class EtcdServer:
         self.restore_listeners: list[Callable[[], None]] = []
         """Called after the state machine was replaced by a snapshot from the leader."""
         self._task_factories: list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = []
-        self.is_leader = False
         self.auto_compaction: tuple[str, str] = ("periodic", "0")
         """(--auto-compaction-mode, --auto-compaction-retention)."""
         self.watch_progress_notify_interval: float | None = None
@@ -167,10 +168,7 @@ class EtcdServer:
 
     def start(self, transport: PeerSender) -> None:
         self.transport = transport
-        self.driver = RaftDriver(
-            self.rn, self.raft_storage, transport, self, self.heartbeat_ms / 1000.0, self.log
-        )
-        self.driver.start()
+        self.driver.start(transport)
         self._tasks = [
             asyncio.create_task(self._read_loop(), name="read-index"),
             asyncio.create_task(self.cluster.publish_attributes(), name="publish"),
@@ -211,7 +209,7 @@ class EtcdServer:
     async def stop(self) -> None:
         for t in self._tasks:
             t.cancel()
-        if self.driver is not None:
+        if self.driver.started:
             await self.driver.stop()
         self.wait.fail_all(errors.STOPPED)
         self.applied_wait.fail_all(errors.STOPPED)
@@ -264,7 +262,7 @@ class EtcdServer:
 
     async def propose(self, req: ipb.InternalRaftRequest) -> Any:
         """Replicate `req`, wait until it is applied here, and return its apply result."""
-        if self.driver is None or self.stopped.is_set():
+        if not self.driver.started or self.stopped.is_set():
             raise errors.STOPPED
         rid = self.next_request_id()
         req.header.ID = rid
@@ -287,14 +285,14 @@ class EtcdServer:
 
     async def propose_conf_change(self, build: Any, rid: int) -> Any:
         """Propose a conf change built by `build()` and wait for its apply result."""
-        if self.driver is None or self.stopped.is_set():
+        if not self.driver.started or self.stopped.is_set():
             raise errors.STOPPED
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.request_timeout
         await self.wait_leader(deadline)
         fut = self.wait.register(rid)
         try:
-            self.driver.call(lambda: self.rn.propose_conf_change(build()))
+            self.driver.propose_conf_change(build())
         except ProposalDroppedError:
             self.wait.cancel(rid)
             metrics.PROPOSALS_FAILED.inc()
@@ -373,8 +371,7 @@ class EtcdServer:
             ctx = self.next_request_id().to_bytes(8, "big")
             fut: asyncio.Future[int] = loop.create_future()
             self._read_waiters[ctx] = fut
-            assert self.driver is not None
-            self.driver.call(functools.partial(self.rn.read_index, ctx))
+            self.driver.read_index(ctx)
             timeout = min(READ_INDEX_RETRY_SECONDS, deadline - loop.time())
             if timeout <= 0:
                 self._read_waiters.pop(ctx, None)
@@ -426,7 +423,7 @@ class EtcdServer:
         return m is not None and m.is_learner
 
     def status(self) -> pb.StatusResponse:
-        st = self.rn.status()
+        st = self.driver.status()
         db_size = self.backend.size_bytes()
         # LevelDB cannot estimate what still sits in its memtable; count that as in use.
         in_use = min(self.backend.size_in_use_bytes() or db_size, db_size)
@@ -453,16 +450,20 @@ class EtcdServer:
 
     # -- driver callbacks (Application protocol) ------------------------------------------
 
-    def on_soft_state(self, ss: SoftState) -> None:
-        self.term = self.rn.status().hard_state.term
+    @property
+    def is_leader(self) -> bool:
+        """This member leads (tracked by the driver, from Raft's soft state)."""
+        return self.driver.is_leader
+
+    def on_soft_state(self, ss: SoftState, was_leader: bool) -> None:
+        self.term = self.driver.status().hard_state.term
         if ss.lead != self.leader_id:
             if ss.lead != 0:
                 self.leader_changes += 1
             self.log.info("raft leader changed", leader=f"{ss.lead:x}", term=self.term)
         self.leader_id = ss.lead
-        is_leader = ss.lead == self.id
-        if is_leader != self.is_leader:
-            self.is_leader = is_leader
+        is_leader = self.driver.is_leader
+        if is_leader != was_leader:
             for listener in self.leader_listeners:
                 listener(is_leader)
         if ss.lead:
@@ -514,7 +515,7 @@ class EtcdServer:
 
     def _snapshot(self) -> None:
         idx = self.applied_index
-        cs = self.rn.status().conf_state
+        cs = self.driver.status().conf_state
         self.raft_storage.create_snapshot(idx, cs, b"")
         # Entries kept behind the snapshot so slow followers catch up without one.
         compact_to = idx - self.settings.snapshot_catchup_entries

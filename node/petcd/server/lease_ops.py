@@ -177,7 +177,7 @@ class LeaseOps:
     async def _applied_to_commit(self, deadline: float) -> None:
         """Wait until this member applied what it knows is committed (etcd's ApplyWait
         before answering a forwarded lease request), so a just-granted lease is known."""
-        commit = self.s.rn.status().hard_state.commit
+        commit = self.s.driver.status().hard_state.commit
         remaining = deadline - asyncio.get_running_loop().time()
         try:
             await asyncio.wait_for(self.s.applied_wait.wait(commit), max(remaining, 0.001))

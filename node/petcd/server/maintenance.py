@@ -174,7 +174,7 @@ async def move_leader(server: EtcdServer, target: int) -> pb.MoveLeaderResponse:
     ("etcdserver: bad leader transferee"); no new leader within the request timeout gives
     etcd's "leader transfer took too long".
     """
-    if server.leader_id != server.id or server.driver is None:
+    if server.leader_id != server.id or not server.driver.started:
         raise errors.NOT_LEADER
     m = server.membership.members.get(target)
     if m is None or m.is_learner:
@@ -185,7 +185,7 @@ async def move_leader(server: EtcdServer, target: int) -> pb.MoveLeaderResponse:
         "leadership transfer starting",
         **{"current-leader-member-id": f"{server.id:x}", "transferee-member-id": f"{target:x}"},
     )
-    server.driver.call(lambda: server.rn.transfer_leader(target))
+    server.driver.transfer_leader(target)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + server.request_timeout
     tick = server.heartbeat_ms / 1000.0

@@ -3,7 +3,9 @@
 One task runs the Ready loop: persist (one synced LevelDB write per Ready, off the event loop so
 proposals keep batching meanwhile; a Ready that only moves the commit index is written
 unsynced on the loop), send, apply, advance. A second task ticks the core every heartbeat
-interval. Nothing else calls `RawNode.ready()`/`advance()`.
+interval. Nothing else calls `RawNode.ready()`/`advance()`; nothing outside this module touches
+the RawNode at all: every other call (status, read index, conf changes, leader transfer,
+transport reports) is a driver method, and the mutating ones wake the Ready loop.
 
 Proposals are queued (`propose`) and stepped into the core as ONE MsgProp at the top of each
 Ready-loop turn. A proposal stepped earlier would only reach the wire with the next Ready
@@ -27,9 +29,11 @@ from typing import Any, NoReturn, Protocol
 
 from petcd import metrics
 from petcd.logutil import Logger
-from petcd.raft.rawnode import RawNode
+from petcd.raft.rawnode import RawNode, Status
 from petcd.raft.types import (
     EMPTY_SNAPSHOT,
+    ConfChange,
+    ConfState,
     Entry,
     HardState,
     Message,
@@ -47,7 +51,8 @@ from petcd.storage.raft_log import DurableRaftStorage
 class Application(Protocol):
     """What the driver calls back into (the etcd server)."""
 
-    def on_soft_state(self, ss: SoftState) -> None: ...
+    def on_soft_state(self, ss: SoftState, was_leader: bool) -> None:
+        """Leader or role changed; the driver's `is_leader` is already the new role."""
     def on_read_states(self, states: list[ReadState]) -> None: ...
     def snapshot_data(self) -> bytes: ...
     def apply_snapshot(self, snap: Snapshot) -> None: ...
@@ -82,7 +87,7 @@ class RaftDriver:
         self,
         rawnode: RawNode,
         storage: DurableRaftStorage,
-        transport: Sender,
+        transport: Sender | None,
         app: Application,
         tick_seconds: float,
         logger: Logger,
@@ -90,6 +95,7 @@ class RaftDriver:
         self.rn = rawnode
         self.storage = storage
         self.transport = transport
+        self.started = False
         self.app = app
         self.tick_seconds = tick_seconds
         self.log = logger
@@ -109,8 +115,9 @@ class RaftDriver:
         self._wake.set()
 
     def step(self, msg: Message) -> None:
-        """Feed a message from a peer. Malformed or stale messages are dropped, never fatal."""
-        if self._stopped:
+        """Feed a message from a peer. Malformed or stale messages are dropped, never fatal;
+        so is everything before `start` (the server is not serving yet)."""
+        if self._stopped or not self.started:
             return
         try:
             self.rn.step(msg)
@@ -136,13 +143,42 @@ class RaftDriver:
             self.app.proposals_dropped(tags)
 
     def call(self, fn: Callable[[], None]) -> None:
-        """Run a RawNode mutation (propose, read_index, ...) and wake the loop."""
+        """Run `fn` (a mutation of the core) and wake the loop."""
         fn()
         self._wake.set()
 
+    def propose_conf_change(self, cc: ConfChange) -> None:
+        """Propose a conf change (ProposalDroppedError without a leader)."""
+        self.call(lambda: self.rn.propose_conf_change(cc))
+
+    def apply_conf_change(self, cc: ConfChange) -> ConfState:
+        """Apply a committed conf change to the core (from the apply path, inside the loop)."""
+        return self.rn.apply_conf_change(cc)
+
+    def read_index(self, ctx: bytes) -> None:
+        """Start a ReadIndex round; the read state comes back through `on_read_states`."""
+        self.call(lambda: self.rn.read_index(ctx))
+
+    def transfer_leader(self, to: int) -> None:
+        self.call(lambda: self.rn.transfer_leader(to))
+
+    def report_unreachable(self, peer: int) -> None:
+        """The transport could not reach `peer` (Raft probes it again)."""
+        self.call(lambda: self.rn.report_unreachable(peer))
+
+    def report_snapshot(self, peer: int, failed: bool) -> None:
+        """The transport finished (or failed) sending a snapshot to `peer`."""
+        self.call(lambda: self.rn.report_snapshot(peer, failed))
+
+    def status(self) -> Status:
+        """The core's status (hard state, conf state, progress)."""
+        return self.rn.status()
+
     # -- lifecycle --------------------------------------------------------------------------
 
-    def start(self) -> None:
+    def start(self, transport: Sender) -> None:
+        self.transport = transport
+        self.started = True
         self._tasks = [
             asyncio.create_task(self._ready_loop(), name="raft-ready"),
             asyncio.create_task(self._tick_loop(), name="raft-tick"),
@@ -193,8 +229,9 @@ class RaftDriver:
 
     async def _handle(self, rd: Ready) -> None:
         if rd.soft_state is not None:
+            was_leader = self.is_leader
             self.is_leader = rd.soft_state.raft_state == StateType.StateLeader
-            self.app.on_soft_state(rd.soft_state)
+            self.app.on_soft_state(rd.soft_state, was_leader)
         if rd.read_states:
             self.app.on_read_states(rd.read_states)
         msgs = rd.messages
@@ -253,6 +290,7 @@ class RaftDriver:
             metrics.WAL_FSYNC_SECONDS.observe(time.perf_counter() - t0)
 
     def _send(self, msgs: list[Message], snaps_out: list[Message]) -> None:
+        assert self.transport is not None  # set by start()
         self.transport.send(msgs)
         for m in snaps_out:
             # The transport owns delivery from here; a lost snapshot is retried by Raft after
