@@ -74,7 +74,7 @@ def _raw(err: errors.EtcdError) -> errors.EtcdError:
 
 def _lease_keys(server: EtcdServer) -> Callable[[int], set[bytes] | None]:
     def keys(lease_id: int) -> set[bytes] | None:
-        lessor = getattr(getattr(server, "leases", None), "lessor", None)
+        lessor = server.leases.lessor if server.leases is not None else None
         lease = lessor.lookup(lease_id) if lessor is not None else None
         return None if lease is None else set(lease.keys)
 

@@ -69,6 +69,6 @@ class LeaseService(pb_grpc.LeaseServicer):
 
 def register(gs: grpc.aio.Server, server: EtcdServer) -> None:
     """Serve Lease if the lessor is installed (`server.leases`)."""
-    ops = getattr(server, "leases", None)
-    if isinstance(ops, LeaseOps):
+    ops = server.leases
+    if ops is not None:
         pb_grpc.add_LeaseServicer_to_server(LeaseService(server, ops), gs)

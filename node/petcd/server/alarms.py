@@ -232,15 +232,14 @@ class Alarms:
 def install(server: EtcdServer) -> None:
     """Hang `server.alarms` on the server and route `alarm` entries to it."""
     alarms = Alarms(server)
-    server.alarms = alarms  # type: ignore[attr-defined]
+    server.alarms = alarms
     server.register_apply("alarm", alarms.apply)
     server.restore_listeners.append(alarms.store.reload)
 
 
 def get(server: EtcdServer) -> Alarms | None:
     """The server's alarm subsystem, if installed."""
-    a: Alarms | None = getattr(server, "alarms", None)
-    return a
+    return server.alarms
 
 
 def configure(server: EtcdServer, quota_backend_bytes: int) -> None:

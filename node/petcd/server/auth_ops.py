@@ -287,7 +287,7 @@ def install(server: EtcdServer) -> None:
     ops.register()
     server.restore_listeners.append(store.reload)
     server.add_task("auth-token-sweeper", ops.run_sweeper)
-    server.auth = ops  # type: ignore[attr-defined]
+    server.auth = ops
 
 
 def configure(server: EtcdServer, bcrypt_cost: int, token_ttl_seconds: float) -> None:
@@ -300,5 +300,4 @@ def configure(server: EtcdServer, bcrypt_cost: int, token_ttl_seconds: float) ->
 
 def get(server: EtcdServer) -> AuthOps | None:
     """The server's auth subsystem, if installed."""
-    ops = getattr(server, "auth", None)
-    return ops if isinstance(ops, AuthOps) else None
+    return server.auth

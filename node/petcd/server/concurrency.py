@@ -52,7 +52,6 @@ from petcd.server.watcher_group import prefix_end
 
 if TYPE_CHECKING:
     from petcd.server.etcdserver import EtcdServer
-    from petcd.server.lease_ops import LeaseOps
 
 Request = pb.TxnRequest | pb.RangeRequest | pb.DeleteRangeRequest | pb.LeaseGrantRequest
 Guard = Callable[[Request], Awaitable[None]]
@@ -155,7 +154,7 @@ class Concurrency:
         """`lease`, or a fresh SESSION_TTL lease if it is 0 (etcd's NewSession)."""
         if lease != 0:
             return lease
-        ops: LeaseOps | None = getattr(self.s, "leases", None)
+        ops = self.s.leases
         if ops is None:
             raise errors.NOT_CAPABLE
         req = pb.LeaseGrantRequest(TTL=SESSION_TTL)

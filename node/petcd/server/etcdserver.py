@@ -16,7 +16,7 @@ import os
 import random
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from google.protobuf.message import DecodeError, Message
 
@@ -55,6 +55,13 @@ from petcd.storage import failpoints
 from petcd.storage.backend import Backend, Batch
 from petcd.storage.raft_log import DurableRaftStorage
 from petcd.version import SERVER_VERSION
+
+if TYPE_CHECKING:
+    from petcd.server.alarms import Alarms
+    from petcd.server.auth_ops import AuthOps
+    from petcd.server.lease_ops import LeaseOps
+    from petcd.server.watch_hub import WatchHub
+    from petcd.v2.server import V2Server
 
 R = TypeVar("R", bound=Message)
 ApplyHandler = Callable[[Any, Entry], Any]
@@ -158,6 +165,14 @@ class EtcdServer:
         self.restore_listeners: list[Callable[[], None]] = []
         """Called after the state machine was replaced by a snapshot from the leader."""
         self._task_factories: list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = []
+
+        # The subsystems, each set once by its installer (`features.INSTALLERS`) before start;
+        # None means not installed (the gRPC adapters then do not serve that API).
+        self.leases: LeaseOps | None = None
+        self.watch_hub: WatchHub | None = None
+        self.alarms: Alarms | None = None
+        self.auth: AuthOps | None = None
+        self.v2: V2Server | None = None
         self.auto_compaction: tuple[str, str] = ("periodic", "0")
         """(--auto-compaction-mode, --auto-compaction-retention)."""
         self.watch_progress_notify_interval: float | None = None

@@ -247,4 +247,4 @@ def install(server: EtcdServer) -> None:
     server.register_apply("lease_revoke", ops.apply_revoke)
     server.register_apply("lease_checkpoint", ops.apply_checkpoint)
     server.add_task("lessor", ops.run_expiry)
-    server.leases = ops  # type: ignore[attr-defined]
+    server.leases = ops

@@ -60,9 +60,8 @@ async def run(cfg: Config, logger: Logger) -> None:
     auth_ops.configure(server, cfg.bcrypt_cost, cfg.auth_token_ttl)
     # Followers dial the leader's client URL with the client-side TLS (see tlsutil).
     server.leader_channels.tls.info = tls.client
-    forwarder = getattr(getattr(server, "leases", None), "forwarder", None)
-    if forwarder is not None:
-        forwarder.tls.info = tls.client
+    if server.leases is not None:
+        server.leases.forwarder.tls.info = tls.client
     alarms.configure(server, cfg.quota_backend_bytes)
     v2_server.configure(server, cfg.enable_v2)
     log.info(

@@ -493,18 +493,17 @@ def _bounds(ws: Sequence[Watcher]) -> tuple[bytes, bytes | None]:
 
 def install(server: EtcdServer) -> None:
     """features installer: hang a hub on `server.watch_hub` and wire it to the server."""
-    interval = getattr(server, "watch_progress_notify_interval", None)
+    interval = server.watch_progress_notify_interval
     hub = WatchHub(server.store, PROGRESS_NOTIFY_INTERVAL if interval is None else float(interval))
     server.kv_listeners.append(hub.on_changes)
     server.restore_listeners.append(hub.on_restore)
     server.add_task("watch-sync", hub.run)
-    setattr(server, "watch_hub", hub)  # noqa: B010 - EtcdServer has no such declared field
+    server.watch_hub = hub
 
 
 def hub_of(server: EtcdServer) -> WatchHub:
     """The hub `install` put on `server` (RuntimeError if the watch feature is not installed)."""
-    hub = getattr(server, "watch_hub", None)
+    hub = server.watch_hub
     if hub is None:
         raise RuntimeError("watch hub not installed")
-    assert isinstance(hub, WatchHub)
     return hub

@@ -184,7 +184,7 @@ class V2Server:
 def install(server: EtcdServer) -> None:
     """Hang `server.v2` on the server and route `v2` entries to it."""
     v2 = V2Server(server)
-    server.v2 = v2  # type: ignore[attr-defined]
+    server.v2 = v2
     server.register_apply("v2", v2.apply)
     server.restore_listeners.append(v2.reload)
     server.leader_listeners.append(v2.on_leader)
@@ -193,8 +193,7 @@ def install(server: EtcdServer) -> None:
 
 def get(server: EtcdServer) -> V2Server | None:
     """The server's v2 subsystem, if installed."""
-    v2: V2Server | None = getattr(server, "v2", None)
-    return v2
+    return server.v2
 
 
 def configure(server: EtcdServer, enable_v2: bool) -> None:
