@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.monotonic()
     end = t0 + args.minutes * 60
     rounds = failed_rounds = 0
+    last = t0
     try:
         while time.monotonic() < end:
             s = args.seed + rounds
@@ -43,10 +44,16 @@ def main(argv: list[str] | None = None) -> int:
             def one(ops: list[Op]) -> None:
                 if time.monotonic() >= end:
                     return  # time is up: the rest of the round is skipped
+                nonlocal last
+                if time.monotonic() - last >= 30:
+                    last = time.monotonic()
+                    st = pair.stats
+                    print(f"[fuzz] {last - t0:7.0f}s sequences {st.sequences} requests "
+                          f"{st.requests} divergences {st.divergences}", flush=True)
                 try:
                     pair.run(ops)
                 except Divergence as d:
-                    regress.save(ops, str(d))
+                    regress.save(ops, str(d), f"long-s{s}")
                     raise
 
             try:

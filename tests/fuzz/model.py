@@ -16,6 +16,9 @@ What is left out of generation on purpose, and why:
 - malformed gateway bodies (bad JSON, badly padded base64, wrong JSON types, oversized bodies):
   issue 15 finding 4, fixed on branch issue-15g; ``FUZZ_KNOWN=1`` turns them on
   (:func:`gateway_body`), and ``regressions/gateway-bad-base64.json`` keeps one as an xfail;
+- after a compaction, petcd's HashKV differs from etcd's (regressions/hashkv-after-compact.json,
+  xfail): the pair compares revision and compact revision then, the hash only with
+  FUZZ_KNOWN=1 (``pair.Pair.run``);
 - auth sequences are self-contained: one ``auth`` operation sets up root, enables auth, runs
   its steps with tokens and always ends with ``auth disable`` and deletes what it made.
 """
@@ -146,7 +149,10 @@ def lease_use(draw: st.DrawFn, kind: str) -> Op:
 def watch(draw: st.DrawFn) -> Op:
     return {"kind": "watch", "key": draw(key), "range_end": draw(range_end),
             "start": draw(st.sampled_from((0, 1, 2, -1, -50))), "prev_kv": draw(st.booleans()),
-            "filters": draw(st.lists(st.sampled_from((0, 1, 5)), max_size=2)),
+            # Unknown filter values (5) only with FUZZ_KNOWN=1: petcd cancels such a watcher
+            # where etcd keeps it (regressions/watch-unknown-filter.json, xfail).
+            "filters": draw(st.lists(st.sampled_from((0, 1, 5) if KNOWN else (0, 1)),
+                                     max_size=2)),
             "fragment": draw(st.booleans())}
 
 

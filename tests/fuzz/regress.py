@@ -4,7 +4,6 @@ of a Hypothesis run is the shrunk one); a reviewer renames it and sets its reaso
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -18,9 +17,10 @@ def load() -> list[tuple[str, dict[str, Any]]]:
     return [(p.stem, json.loads(p.read_text())) for p in sorted(DIR.glob("*.json"))]
 
 
-def save(ops: list[Op], reason: str) -> Path:
-    text = json.dumps(ops, sort_keys=True)
-    p = DIR / f"new-{hashlib.sha1(text.encode()).hexdigest()[:10]}.json"
+def save(ops: list[Op], reason: str, run: str) -> Path:
+    """Write a failing example as ``new-<run>.json``: one file per Hypothesis run (``run``
+    names it), overwritten by each failing example, so the last one left is the shrunk one."""
+    p = DIR / f"new-{run}.json"
     DIR.mkdir(exist_ok=True)
     p.write_text(json.dumps({"reason": reason[:3000], "xfail": None, "ops": ops}, indent=1)
                  + "\n")
