@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 # Cluster tests on a loaded 2-core box can lose an election race; a test that fails three times
 # in a row fails the run.
 RERUNS ?= --reruns 2 --reruns-delay 2
-LINT_PATHS = $(wildcard node/petcd harness conformance jepsen_style)
+LINT_PATHS = $(wildcard node/petcd harness conformance jepsen_style tests)
 # Docker: `make up` uses containers when `docker version` succeeds, else local processes
 # (BACKEND=docker|local forces one); TOXIPROXY=1 adds the Toxiproxy overlay (docker only).
 BACKEND ?= auto
@@ -23,7 +23,7 @@ DOCKER_CONFORMANCE ?= conformance/test_kv.py conformance/test_watch.py conforman
 DOCKER_TARGETS ?= petcd,etcd-3.5
 HAVE_DOCKER = docker version >/dev/null 2>&1
 
-.PHONY: setup up down status test lint bench images gate baseline
+.PHONY: setup up down status test lint bench images gate baseline fuzz
 
 setup:
 	@scripts/setup.sh
@@ -81,3 +81,9 @@ gate: setup
 # Refresh the committed baseline deliberately (about 6-8 minutes; commit the result).
 baseline: setup
 	@$(PY) -m harness gate --record-baseline --target $(GATE_TARGET) $(GATE_ARGS)
+
+# The differential fuzzer's long run (tests/fuzz): petcd vs etcd 3.5.1 for FUZZ_MINUTES, a
+# progress line per round, a summary; shrunk divergences land in tests/fuzz/regressions/.
+FUZZ_MINUTES ?= 30
+fuzz: setup
+	@$(PY) -m tests.fuzz --minutes $(FUZZ_MINUTES)

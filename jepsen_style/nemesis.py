@@ -30,7 +30,7 @@ from typing import Any
 from harness.cluster import Cluster, ClusterError, Member
 
 NEMESES = ("kill", "pause", "pause-holder", "partition", "partition-leader", "bridge", "latency",
-           "admin", "membership")
+           "admin", "membership", "disk-full")
 
 
 @dataclass(slots=True)
@@ -319,6 +319,10 @@ def make_nemeses(names: Sequence[str]) -> list[Nemesis]:
             out.append(LatencyNemesis())
         elif n == "admin":
             out.append(AdminNemesis())
+        elif n == "disk-full":
+            from jepsen_style.diskfault import DiskFullNemesis
+
+            out.append(DiskFullNemesis())
         else:
             raise ValueError(f"unknown nemesis {n!r} (known: {', '.join(NEMESES)})")
     return out

@@ -32,7 +32,7 @@ from harness.cluster import Cluster, ClusterError
 from harness.impls import REPO_ROOT, slug
 from jepsen_style.client import ClientError, EtcdClient
 from jepsen_style.generator import Generator, GeneratorOptions, Slot
-from jepsen_style.nemesis import Schedule, make_nemeses
+from jepsen_style.nemesis import Nemesis, Schedule, make_nemeses
 from jepsen_style.recorder import Recorder
 from jepsen_style.workloads import Context, Verdict, Workload, WorkloadOptions, get_workload
 
@@ -122,6 +122,7 @@ class Run:
         self.recorder = Recorder(self.run_dir / "history.jsonl", opts.concurrency)
         self.samples: list[Sample] = []
         self.schedule: Schedule | None = None
+        self.nemeses: list[Nemesis] = []
         self.errors: list[str] = []
         self._t0 = time.monotonic()
         self._t0_ns = time.monotonic_ns()
@@ -185,7 +186,7 @@ class Run:
             for c in setup_clients:
                 await c.close()
         self.schedule = Schedule(
-            cluster, make_nemeses(self.opts.nemeses), seed=self.opts.seed,
+            cluster, self.nemeses, seed=self.opts.seed,
             quiet_start=self.opts.quiet_start, fault_seconds=self.opts.fault_seconds,
             quiet_seconds=self.opts.quiet_seconds, final_quiet=self.opts.final_quiet,
             log=self.log, targets=self.workload.nemesis_targets)
@@ -218,6 +219,11 @@ class Run:
         recovered: bool | None = None
         try:
             cluster = make_cluster(self.opts, tmp)
+            self.nemeses = make_nemeses(self.opts.nemeses)
+            for nem in self.nemeses:  # before any load: a nemesis that cannot run refuses here
+                prep = getattr(nem, "prepare", None)
+                if prep is not None:
+                    prep(cluster)
             self.log(f"run {self.run_id}: starting {self.opts.members}-member {self.opts.target} "
                      f"({self.opts.backend})")
             cluster.start()
@@ -242,6 +248,10 @@ class Run:
                     cluster.stop()
                 except Exception as exc:  # noqa: BLE001
                     self.errors.append(f"stop: {exc}")
+                for nem in self.nemeses:
+                    rel = getattr(nem, "release", None)
+                    if rel is not None:
+                        rel(cluster)
             self._copy_logs(tmp)
             shutil.rmtree(tmp, ignore_errors=True)
         return self._finish(recovered)

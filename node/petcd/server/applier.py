@@ -162,7 +162,11 @@ class KVApplier:
 
     # -- pre-checks (no writes) -----------------------------------------------------------
 
-    def check_put(self, txn: WriteTxn, r: pb.PutRequest) -> None:
+    def check_put(self, txn: WriteTxn, r: pb.PutRequest, in_txn: bool = True) -> None:
+        """etcd 3.5.1's order: a Put on its own checks its lease first, a Put inside a txn
+        checks its key first (apply.go Put / checkRequestPut; found by tests/fuzz)."""
+        if not in_txn and r.lease and not r.ignore_lease and not self.leases.exists(r.lease):
+            raise errors.LEASE_NOT_FOUND
         if (r.ignore_value or r.ignore_lease) and not txn.range(r.key).kvs:
             raise errors.KEY_NOT_FOUND
         if r.lease and not r.ignore_lease and not self.leases.exists(r.lease):

@@ -565,7 +565,7 @@ class EtcdServer:
         txn = self.store.write()
         try:
             if kind == "put":
-                self.kv.check_put(txn, req.put)
+                self.kv.check_put(txn, req.put, in_txn=False)
                 resp: Any = self.kv.put(txn, req.put)
             elif kind == "delete_range":
                 resp = self.kv.delete_range(txn, req.delete_range)

@@ -1,0 +1,1 @@
+"""Top-level test suites that are not conformance files (the differential fuzzer)."""
