@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
                 try:
                     pair.run(ops)
                 except Divergence as d:
-                    regress.save(ops, str(d), f"long-s{s}")
+                    regress.save(ops, str(d), f"long-s{s}")  # noqa: B023 -- one() runs in this iteration
                     raise
 
             try:
@@ -73,8 +73,8 @@ def main(argv: list[str] | None = None) -> int:
           f"requests {st.requests}, divergent examples {st.divergences} (incl. shrinking), "
           f"rounds with a divergence {failed_rounds}, cluster resets {st.resets}, "
           f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
-    for d in st.first:
-        print("[fuzz] divergence:", d.replace("\n", "\n    "), flush=True)
+    for msg in st.first:
+        print("[fuzz] divergence:", msg.replace("\n", "\n    "), flush=True)
     return 1 if failed_rounds else 0
 
 
