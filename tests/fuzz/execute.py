@@ -41,7 +41,7 @@ def b(s: str) -> bytes:
 
 
 def rpc_error(e: grpc.RpcError) -> Answer:
-    return {"code": e.code().name, "details": e.details()}  # type: ignore[attr-defined]
+    return {"code": e.code().name, "details": e.details()}
 
 
 class Server:
@@ -201,7 +201,7 @@ class Server:
                                        start_revision=self.rev(op["start"]),
                                        prev_kv=op["prev_kv"], fragment=op["fragment"])
         for f in op["filters"]:
-            create.filters.append(f)  # type: ignore[arg-type]
+            create.filters.append(f)
         reqs: queue.Queue[pb.WatchRequest | None] = queue.Queue()
         reqs.put(pb.WatchRequest(create_request=create))
 
