@@ -107,7 +107,7 @@ class DiskFullNemesis(Nemesis):
 
 
 def _exit_code(local: LocalCluster, m: Member) -> int | None:
-    proc = local._procs.get(m.name)  # the exit status of our own child
+    proc = local._procs.get(m.name)  # the exit status of a child the cluster started
     if proc is not None and proc.popen is not None:
         return proc.popen.poll()
     return None

@@ -1,6 +1,7 @@
 """The long fuzzer run: ``python -m tests.fuzz --minutes 30`` (``make fuzz FUZZ_MINUTES=30``).
 
-Rounds of ``--round`` Hypothesis examples, each round with the next seed, until the time is up
+Rounds of ``--round`` Hypothesis examples (not shrunk unless ``--shrink``; the divergent
+sequence is saved as it is), each round with the next seed, until the time is up
 (a round never starts after it; each example's requests have deadlines). A progress line per
 round; divergences are saved as regression cases (shrunk) and counted; at the end a summary
 (sequences, requests, divergences, resets, load average) and exit status 1 if any diverged.
@@ -13,7 +14,7 @@ import os
 import sys
 import time
 
-from hypothesis import HealthCheck, given, seed, settings
+from hypothesis import HealthCheck, Phase, given, seed, settings
 
 from tests.fuzz import regress
 from tests.fuzz.model import Op, sequence
@@ -25,11 +26,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--minutes", type=float, default=30.0)
     ap.add_argument("--round", type=int, default=25, help="examples per Hypothesis round")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--shrink", action="store_true",
+                    help="shrink divergent examples (slow: every attempt may reset the pair)")
     args = ap.parse_args(argv)
     pair = Pair()
     pair.start()
     t0 = time.monotonic()
     end = t0 + args.minutes * 60
+    phases = (Phase.generate, Phase.shrink) if args.shrink else (Phase.generate,)
     rounds = failed_rounds = 0
     last = t0
     try:
@@ -39,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
 
             @seed(s)
             @settings(max_examples=args.round, deadline=None, database=None,
-                      suppress_health_check=list(HealthCheck))
+                      suppress_health_check=list(HealthCheck), phases=phases)
             @given(ops=sequence)
             def one(ops: list[Op]) -> None:
                 if time.monotonic() >= end:
@@ -53,13 +57,13 @@ def main(argv: list[str] | None = None) -> int:
                 try:
                     pair.run(ops)
                 except Divergence as d:
-                    regress.save(ops, str(d), f"long-s{s}")  # noqa: B023 -- one() runs in this iteration
+                    regress.save(ops, str(d), f"long-s{s}")  # noqa: B023 -- called within this iteration
                     raise
 
             try:
                 one()
                 verdict = "ok"
-            except Divergence as d:
+            except Exception as d:  # noqa: BLE001 -- Divergence, or Hypothesis's groups of them
                 failed_rounds += 1
                 verdict = "DIVERGED: " + str(d).splitlines()[0][:200]
             st = pair.stats
@@ -73,8 +77,8 @@ def main(argv: list[str] | None = None) -> int:
           f"requests {st.requests}, divergent examples {st.divergences} (incl. shrinking), "
           f"rounds with a divergence {failed_rounds}, cluster resets {st.resets}, "
           f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
-    for msg in st.first:
-        print("[fuzz] divergence:", msg.replace("\n", "\n    "), flush=True)
+    for text in st.first:
+        print("[fuzz] divergence:", text.replace("\n", "\n    "), flush=True)
     return 1 if failed_rounds else 0
 
 
