@@ -23,7 +23,7 @@ DOCKER_CONFORMANCE ?= conformance/test_kv.py conformance/test_watch.py conforman
 DOCKER_TARGETS ?= petcd,etcd-3.5
 HAVE_DOCKER = docker version >/dev/null 2>&1
 
-.PHONY: setup up down status test lint bench images gate baseline fuzz
+.PHONY: setup up down status test lint bench images gate baseline fuzz matrix-index
 
 setup:
 	@scripts/setup.sh
@@ -87,3 +87,10 @@ baseline: setup
 FUZZ_MINUTES ?= 30
 fuzz: setup
 	@$(PY) -m tests.fuzz --minutes $(FUZZ_MINUTES)
+
+# The HTML pages of results/ (jepsen_style.pages): every run directory's index.html and the
+# matrix results/index.html of the latest runs. Each run rewrites both at its end; this rebuilds
+# them (after a checkout, or after runs of an older runner). RESULTS_DIR picks another directory.
+RESULTS_DIR ?= results
+matrix-index: setup
+	@$(PY) -m jepsen_style index --results-dir $(RESULTS_DIR)

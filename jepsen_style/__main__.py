@@ -11,6 +11,9 @@ goes to stderr. Exit status: 1 if any history is not linearizable, else 2 if any
 unknown or any file could not be read, else 0. (A definite violation outranks an incomplete
 check, as in Jepsen's merging of validity.)
 
+``run`` is one run under faults (:mod:`jepsen_style.runner`); ``index`` rebuilds the HTML
+pages of a results directory (:mod:`jepsen_style.pages`).
+
 Formats: ``jepsen-log`` (``jepsen.util`` log lines, default model ``etcd``), ``edn`` (one EDN
 operation map per line) and ``jsonl`` (:mod:`jepsen_style.history`), the latter two with default
 model ``register``.
@@ -244,6 +247,35 @@ def add_run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     run.set_defaults(func=cmd_run)
 
 
+def cmd_index(args: argparse.Namespace) -> int:
+    """The ``index`` subcommand: rewrite every run's ``index.html`` under the results directory
+    and its matrix ``index.html`` (:mod:`jepsen_style.pages`); prints the matrix's path."""
+    from jepsen_style.pages import rebuild, write_matrix
+
+    results = Path(args.results_dir)
+    if not results.is_dir():
+        print(f"{results}: not a directory", file=sys.stderr)
+        return 2
+    if args.matrix_only:
+        matrix = write_matrix(results)
+        print(f"matrix: {matrix}", file=sys.stderr)
+    else:
+        pages, matrix = rebuild(results)
+        print(f"{len(pages)} run page(s); matrix: {matrix}", file=sys.stderr)
+    print(matrix)
+    return 0
+
+
+def add_index_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The ``index`` subcommand's arguments."""
+    idx = sub.add_parser("index", help="rebuild the run pages and the matrix of a results dir")
+    idx.add_argument("--results-dir", default=str(Path(__file__).resolve().parent.parent
+                                                   / "results"))
+    idx.add_argument("--matrix-only", action="store_true",
+                     help="only the matrix (and pages of runs that have none)")
+    idx.set_defaults(func=cmd_index)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser; each subcommand sets ``func`` (Namespace -> exit status)."""
     parser = argparse.ArgumentParser(
@@ -271,6 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     chk.set_defaults(func=cmd_check)
 
     add_run_parser(sub)
+    add_index_parser(sub)
     return parser
 
 

