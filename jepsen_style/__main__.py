@@ -260,7 +260,9 @@ def cmd_index(args: argparse.Namespace) -> int:
         matrix = write_matrix(results)
         print(f"matrix: {matrix}", file=sys.stderr)
     else:
-        pages, matrix = rebuild(results)
+        pages, skipped, matrix = rebuild(results)
+        for d in skipped:
+            print(f"{d}: unreadable verdict.json, left out", file=sys.stderr)
         print(f"{len(pages)} run page(s); matrix: {matrix}", file=sys.stderr)
     print(matrix)
     return 0

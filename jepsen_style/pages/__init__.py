@@ -30,9 +30,15 @@ def publish_run(run_dir: Path) -> tuple[Path, Path]:
     return page, write_matrix(run_dir.parent)
 
 
-def rebuild(results_dir: Path) -> tuple[list[Path], Path]:
-    """Rewrite every run page under ``results_dir`` and its matrix; returns (pages, matrix)."""
-    from jepsen_style.pages.common import run_dirs
+def rebuild(results_dir: Path) -> tuple[list[Path], list[Path], Path]:
+    """Rewrite every run page under ``results_dir`` and its matrix; returns (pages, run
+    directories skipped because their verdict.json is unreadable, matrix)."""
+    from jepsen_style.pages.common import load_run, run_dirs
 
-    pages = [write_run_page(d) for d in run_dirs(results_dir)]
-    return pages, write_matrix(results_dir, refresh_pages=False)
+    pages, skipped = [], []
+    for d in run_dirs(results_dir):
+        if load_run(d) is None:
+            skipped.append(d)
+        else:
+            pages.append(write_run_page(d))
+    return pages, skipped, write_matrix(results_dir, refresh_pages=False)
