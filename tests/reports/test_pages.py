@@ -21,8 +21,12 @@ import pytest
 
 from tests.reports.browser import CHROMIUM, Dom, dump_dom, screenshot, unresolved
 
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="Debian's chromium is not installed (scripts/setup.sh installs it)")
+pytestmark = [
+    pytest.mark.skipif(CHROMIUM is None,
+                       reason="Debian's chromium is not installed (scripts/setup.sh installs it)"),
+    # One worker for the module under xdist's loadgroup: the run fixture is made once.
+    pytest.mark.xdist_group("reports-pages"),
+]
 
 REPO = Path(__file__).resolve().parents[2]
 RUN_ID = "petcd-register-partition"
