@@ -133,8 +133,10 @@ def test_failpoint_error_stops_write(be: Backend) -> None:
 def test_failpoint_panic_exits_process(tmp_path: Path, point: str, persisted: bool) -> None:
     db = tmp_path / "db"
     code = (
-        "import sys\n"
-        "from petcd.storage import buckets\n"
+        "import os, sys\n"
+        "from petcd.config import read_settings\n"
+        "from petcd.storage import buckets, failpoints\n"
+        "failpoints.reload(read_settings(os.environ).failpoints)\n"
         "from petcd.storage.backend import Backend\n"
         "b = Backend(sys.argv[1])\n"
         "with b.batch(sync=True) as w:\n"
@@ -151,7 +153,7 @@ def test_failpoint_panic_exits_process(tmp_path: Path, point: str, persisted: bo
         timeout=60,
     )
     assert p.returncode == 2
-    assert f"failpoint: {point}" in p.stderr
+    assert f"panic: failpoint panic: {point}" in p.stderr
     assert "not reached" not in p.stdout
     b = Backend(db)
     try:
