@@ -261,10 +261,12 @@ class RaftDriver:
         if d := fp.check(fp.RAFT_BEFORE_SAVE):
             await asyncio.sleep(d)
         if rd.hard_state is not None or rd.entries or rd.snapshot is not None:
+            # A received snapshot is saved with its data: until the state machine has applied
+            # it, the log's copy is the only one, and a crash in between (the snapshot
+            # failpoints below) must let the restart finish the apply (bootstrap does; etcd
+            # keeps the received .snap.db for the same reason). The next local snapshot
+            # replaces it by a metadata-only record.
             persisted = rd.snapshot
-            if persisted is not None and persisted.data:
-                # The state machine copy lives in the backend; the log keeps only metadata.
-                persisted = Snapshot(persisted.metadata, b"")
             if not (rd.must_sync or rd.entries or persisted is not None):
                 # Only the commit index moved: an unsynced write of a few bytes (Raft does
                 # not need the commit index durable) costs less than the thread hop.
