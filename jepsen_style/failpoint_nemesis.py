@@ -215,8 +215,8 @@ class FailpointNemesis(Nemesis):
         else:
             log = local.log_path(m).read_text(errors="replace")
             panicked = f"panic: failpoint panic: {point.name}" in log
-            note = (f"; {m.name} rc={_exit_code(local, m)}"
-                    f"{' (failpoint panic)' if panicked else ''}, restarted")
+            note = (f"; {m.name} restarted (exit rc={_exit_code(local, m)}"
+                    f"{', failpoint panic in its log' if panicked else ''})")
             local._reap(m)
             local.start_member(m)
         self.armed = None

@@ -198,3 +198,13 @@ def test_failpoint_behaviour_points() -> None:
     finally:
         failpoints.reload("")
     assert failpoints.delay_seconds(failpoints.PUT_DELAY) == 0.0
+
+
+def test_every_failpoint_name_sits_somewhere() -> None:
+    """The one list and the call sites agree: each name's constant is used outside the list."""
+    root = Path(failpoints.__file__).resolve().parents[1]
+    source = "\n".join(p.read_text() for p in root.rglob("*.py")
+                       if p.name != "failpoints.py" and "_pb2" not in p.name)
+    consts = {v: k for k, v in vars(failpoints).items() if isinstance(v, str) and k.isupper()}
+    unused = [n for n in failpoints.NAMES if f".{consts[n]}" not in source]
+    assert not unused

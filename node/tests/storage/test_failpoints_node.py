@@ -14,11 +14,11 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
+from petcd.storage import failpoints
 
 from harness import gofail, ports
 from harness.cluster import Member
 from harness.local import LocalCluster
-from petcd.storage import failpoints
 
 UP = 60.0
 DEADLINE = 20.0
