@@ -107,6 +107,8 @@ class LocalCluster(Cluster):
         self._procs: dict[str, _Proc] = {}
         self._ports: list[int] = []
         self._initial: dict[str, tuple[str, str]] = {}  # name -> (initial-cluster, state)
+        self.member_env: dict[str, dict[str, str]] = {}
+        """Extra environment of one member by name (e.g. its failpoint endpoint), every start."""
         self.members = []
         if port_layout == "default":
             if size != len(DEFAULT_PORTS):
@@ -168,8 +170,9 @@ class LocalCluster(Cluster):
             *once_args,
         ]
 
-    def _env(self) -> dict[str, str]:
+    def _env(self, member: Member) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("ETCD_", "ETCDCTL_"))}
+        env.update(self.member_env.get(member.name, {}))
         machine = platform.machine().lower()
         # etcd refuses to start on architectures it does not officially support unless told to;
         # amd64 needs nothing (3.4 also requires it on arm64, 3.5 does not).
@@ -206,7 +209,7 @@ class LocalCluster(Cluster):
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env=self._env(),
+                env=self._env(member),
                 cwd=self.root,
                 start_new_session=True,
             )

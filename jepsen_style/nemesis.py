@@ -30,7 +30,7 @@ from typing import Any
 from harness.cluster import Cluster, ClusterError, Member
 
 NEMESES = ("kill", "pause", "pause-holder", "partition", "partition-leader", "bridge", "latency",
-           "admin", "membership", "disk-full")
+           "admin", "membership", "disk-full", "failpoint")
 
 
 @dataclass(slots=True)
@@ -323,6 +323,10 @@ def make_nemeses(names: Sequence[str]) -> list[Nemesis]:
             from jepsen_style.diskfault import DiskFullNemesis
 
             out.append(DiskFullNemesis())
+        elif n == "failpoint":
+            from jepsen_style.failpoint_nemesis import FailpointNemesis
+
+            out.append(FailpointNemesis())
         else:
             raise ValueError(f"unknown nemesis {n!r} (known: {', '.join(NEMESES)})")
     return out

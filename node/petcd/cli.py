@@ -102,6 +102,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     logger = new_logger(cfg.log_level, cfg.log_outputs)
     _emit_notices(logger, cfg)
+    if cfg.settings.failpoints:
+        # gofail arms GOFAIL_FAILPOINTS at init, before etcd opens its data: so do we.
+        importlib.import_module("petcd.storage.failpoints").reload(cfg.settings.failpoints)
     logger.info("Running: ", args=args)
     try:
         asyncio.run(_serve(cfg, logger))

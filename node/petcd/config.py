@@ -118,6 +118,12 @@ class Settings:
     dns_server: str = ""
     """PETCD_DNS_SERVER: ``ip[:port]`` of the DNS server for --discovery-srv lookups (the
     system resolver when empty)."""
+    failpoints: str = ""
+    """PETCD_FAILPOINTS: failpoints armed at start, ``name=terms`` separated by ``,`` or ``;``
+    (gofail's GOFAIL_FAILPOINTS; see `petcd.storage.failpoints`)."""
+    failpoints_http: str = ""
+    """PETCD_FAILPOINTS_HTTP: ``host:port`` of gofail's HTTP endpoint to arm failpoints at
+    runtime (etcd's GOFAIL_HTTP; off when empty; see `petcd.http.gofail`)."""
 
 
 SETTINGS_ENV: dict[str, str] = {
@@ -125,6 +131,8 @@ SETTINGS_ENV: dict[str, str] = {
     "watch_progress_notify_interval": "PETCD_WATCH_PROGRESS_NOTIFY_INTERVAL",
     "revision_compaction_interval": "PETCD_REVISION_COMPACTION_INTERVAL",
     "dns_server": "PETCD_DNS_SERVER",
+    "failpoints": "PETCD_FAILPOINTS",
+    "failpoints_http": "PETCD_FAILPOINTS_HTTP",
 }
 """Settings field -> its environment variable."""
 
@@ -142,6 +150,20 @@ def read_settings(environ: Mapping[str, str]) -> Settings:
             values[f.name] = kind(raw)
         except ValueError:
             raise ConfigError(f'invalid value "{raw}" for {key}') from None
+    if "failpoints" in values:
+        # Lazily: the failpoint table pulls in the error texts (and grpc); --help needs neither.
+        from petcd.storage import failpoints
+
+        try:
+            failpoints.parse(values["failpoints"])
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    if "failpoints_http" in values:
+        try:
+            split_host_port(values["failpoints_http"])
+        except ValueParseError:
+            raw = values["failpoints_http"]
+            raise ConfigError(f'invalid value "{raw}" for PETCD_FAILPOINTS_HTTP') from None
     return Settings(**values)
 
 

@@ -118,6 +118,11 @@ DEADLINE_EXCEEDED = _e(grpc.StatusCode.DEADLINE_EXCEEDED, "etcdserver: context d
 # Not etcd request errors, but messages an operator reads when a member stops.
 MEMBER_REMOVED_EXIT = "the member has been permanently removed from the cluster"
 
+# gofail's texts (its runtime and HTTP endpoint), for failpoints (`petcd.storage.failpoints`).
+FAILPOINT_NO_EXIST = "failpoint: failpoint does not exist"
+FAILPOINT_DISABLED = "failpoint: failpoint is disabled"
+FAILPOINT_BAD_PARSE = "failpoint: could not parse terms"
+
 # gRPC transport-level texts (grpc-go's), for requests that never reach a handler.
 UNMARSHAL_PREFIX = "grpc: error unmarshalling request: "
 """grpc-go's status text (code INTERNAL) for a request body that does not decode."""

@@ -27,6 +27,7 @@ from petcd.server.applier import to_pb_kv
 from petcd.server.etcdserver import EtcdServer
 from petcd.server.watch_hub import WatchStream, hub_of
 from petcd.server.watcher import WatchResponse, WatchSpec
+from petcd.storage import failpoints
 
 FRAGMENT_OVERHEAD_BYTES = 512 * 1024
 """etcd fragments above --max-request-bytes plus its gRPC overhead allowance (512 KiB)."""
@@ -142,6 +143,8 @@ class WatchService(pb_grpc.WatchServicer):
         while True:
             resp = await stream.get(max(next_tick - loop.time(), 0.0))
             if resp is not None:
+                if d := failpoints.check(failpoints.BEFORE_SEND_WATCH_RESPONSE):
+                    await asyncio.sleep(d)  # this stream only, as etcd's sendLoop goroutine
                 for msg in self._to_pb(resp):
                     await context.write(msg)
             elif stream.closed:

@@ -28,6 +28,7 @@ import struct
 import crc32c
 
 from petcd.storage import buckets
+from petcd.storage import failpoints as fp
 from petcd.storage.backend import Backend, Batch
 from petcd.storage.failpoints import failpoint
 
@@ -306,7 +307,9 @@ class KVStore:
         """Open the write txn. Raises RuntimeError if one is already open."""
         if self._txn is not None:
             raise RuntimeError("mvcc: a write txn is already open")
+        failpoint(fp.BEFORE_START_DB_TXN)
         self._txn = WriteTxn(self)
+        failpoint(fp.AFTER_START_DB_TXN)
         return self._txn
 
     def save_consistent_index(
@@ -347,9 +350,9 @@ class KVStore:
         if self._txn is not None:
             raise RuntimeError("mvcc: compact with an open write txn")
         self._compact_rev = rev
-        failpoint("compactBeforeCommitScheduledCompact")
+        failpoint(fp.COMPACT_BEFORE_COMMIT_SCHEDULED_COMPACT)
         self._b.put(_META, buckets.META_SCHEDULED_COMPACT_REV, rev_to_bytes(rev))
-        failpoint("compactAfterCommitScheduledCompact")
+        failpoint(fp.COMPACT_AFTER_COMMIT_SCHEDULED_COMPACT)
         self._physical_compact(rev, consistent_index, term)
 
     def _physical_compact(self, rev: int, ci: int | None, term: int | None) -> None:
@@ -360,15 +363,15 @@ class KVStore:
             if bytes_to_rev(rk) not in keep:
                 batch.delete(_KEY, rk)
             if visited % self._batch_limit == 0 and len(batch):
-                failpoint("compactBeforeCommitBatch")
+                failpoint(fp.COMPACT_BEFORE_COMMIT_BATCH)
                 self._b.write(batch)
-                failpoint("compactAfterCommitBatch")
+                failpoint(fp.COMPACT_AFTER_COMMIT_BATCH)
                 batch = Batch()
         batch.put(_META, buckets.META_FINISHED_COMPACT_REV, rev_to_bytes(rev))
         self._put_meta_ci(batch, ci, term)
-        failpoint("compactBeforeSetFinishedCompact")
+        failpoint(fp.COMPACT_BEFORE_SET_FINISHED_COMPACT)
         self._b.write(batch)
-        failpoint("compactAfterSetFinishedCompact")
+        failpoint(fp.COMPACT_AFTER_SET_FINISHED_COMPACT)
 
     # --- hash -------------------------------------------------------------------------------
     def hash_kv(self, rev: int = 0) -> tuple[int, int]:
@@ -531,7 +534,11 @@ class WriteTxn:
         if self._events:
             for rk, data in self._pending.items():
                 b.put(_KEY, rk, data)
+            # etcd's writeback of the txn buffer: readers see the txn from here, before it is
+            # written to the backend.
+            failpoint(fp.BEFORE_WRITEBACK_BUF)
             s._rev = self._begin + 1
+            failpoint(fp.AFTER_WRITEBACK_BUF)
         s._put_meta_ci(b, consistent_index, term)
         if batch is None and len(b):
             s._b.write(b, sync)

@@ -74,9 +74,10 @@ async def open_member(cfg: Config, logger: Logger | None = None) -> Opened:
     kv_path, wal_path = _paths(cfg)
     if has_data(cfg):
         backend = Backend(kv_path)
-        membership = Membership(backend)
         storage = DurableRaftStorage(wal_path)
         try:
+            _finish_snapshot_apply(backend, storage, logger)
+            membership = Membership(backend)
             mid = _id_from_backend(cfg, membership)
             if cfg.force_new_cluster:
                 _force_new_cluster(cfg, storage, membership, mid, logger)
@@ -123,6 +124,22 @@ def _identity_path(cfg: Config) -> Path:
 def _applied_index(backend: Backend) -> int:
     raw = backend.get(buckets.META, buckets.META_CONSISTENT_INDEX)
     return int.from_bytes(raw, "big") if raw else 0
+
+
+def _finish_snapshot_apply(
+    backend: Backend, storage: DurableRaftStorage, logger: Logger | None
+) -> None:
+    """Apply a received snapshot the log saved but the state machine never got (the member
+    stopped between the two): without it the log starts past the backend's applied index."""
+    snap = storage.snapshot()
+    applied = _applied_index(backend)
+    if snap.data and snap.metadata.index > applied:
+        if logger is not None:
+            logger.info(
+                "applying the saved snapshot the backend is missing",
+                **{"snapshot-index": snap.metadata.index, "applied-index": applied},
+            )
+        backend.restore_from_bytes(snap.data)
 
 
 def _sync_conf_state(storage: DurableRaftStorage, membership: Membership, applied: int) -> None:

@@ -141,7 +141,11 @@ class EtcdServer:
                 rng=random.Random(),
                 election_tick=self.election_ticks,
                 heartbeat_tick=1,
-                applied=self.applied_index,
+                # A leader's snapshot carries its backend as of sending, newer than the
+                # snapshot's index: after a restart the state machine may be ahead of the
+                # durable commit index. Raft must not hear of more applied than committed;
+                # apply_entries skips what the backend already has.
+                applied=min(self.applied_index, raft_storage.initial_state()[0].commit),
                 check_quorum=True,
                 pre_vote=True,
             )

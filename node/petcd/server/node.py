@@ -7,6 +7,7 @@ from typing import Any
 from petcd import ids, tlsutil
 from petcd.config import Config
 from petcd.grpc_api.server import start_client_server
+from petcd.http import gofail
 from petcd.logutil import Logger
 from petcd.server import alarms, auth_ops
 from petcd.server.bootstrap import open_member
@@ -32,6 +33,18 @@ def _members_json(server: EtcdServer) -> list[dict[str, Any]]:
 async def run(cfg: Config, logger: Logger) -> None:
     """Serve until the member is removed or the task is cancelled (SIGTERM/SIGINT)."""
     tls = tlsutil.configure(cfg, logger)
+    # gofail serves from its init, before etcd opens anything: points on the boot path can be
+    # armed too (the table itself is armed by the CLI from PETCD_FAILPOINTS).
+    addr = cfg.settings.failpoints_http
+    gofail_http = await gofail.start(addr) if addr else None
+    try:
+        await _run(cfg, logger, tls)
+    finally:
+        if gofail_http is not None:
+            gofail_http.close()
+
+
+async def _run(cfg: Config, logger: Logger, tls: tlsutil.ServerTLS) -> None:
     opened = await open_member(cfg, logger)
     mid = opened.member_id
     log = logger.with_(**{"local-member-id": ids.format_id(mid)})

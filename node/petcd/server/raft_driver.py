@@ -35,6 +35,7 @@ from petcd.raft.types import (
     ConfChange,
     ConfState,
     Entry,
+    EntryType,
     HardState,
     Message,
     MessageType,
@@ -45,6 +46,7 @@ from petcd.raft.types import (
     SoftState,
     StateType,
 )
+from petcd.storage import failpoints as fp
 from petcd.storage.raft_log import DurableRaftStorage
 
 
@@ -70,6 +72,8 @@ def _error_text(exc: BaseException) -> str:
         return f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
     return str(exc) or type(exc).__name__
 
+
+_CONF_CHANGES = (EntryType.EntryConfChange,)
 
 _SAVING = "failed to save Raft hard state and entries"
 _APPLYING = "failed to apply committed entries"
@@ -246,13 +250,23 @@ class RaftDriver:
                 for m in msgs
             ]
         if self.is_leader and msgs:
+            if d := fp.check(fp.RAFT_BEFORE_LEADER_SEND):
+                await asyncio.sleep(d)
             self._send(msgs, snaps_out)
             msgs = []
+        incoming = rd.snapshot is not None and rd.snapshot != EMPTY_SNAPSHOT
+        if incoming and (d := fp.check(fp.RAFT_BEFORE_SAVE_SNAP)):
+            await asyncio.sleep(d)
+        # etcd passes raftBeforeSave/raftAfterSave on every Ready, saved or not.
+        if d := fp.check(fp.RAFT_BEFORE_SAVE):
+            await asyncio.sleep(d)
         if rd.hard_state is not None or rd.entries or rd.snapshot is not None:
+            # A received snapshot is saved with its data: until the state machine has applied
+            # it, the log's copy is the only one, and a crash in between (the snapshot
+            # failpoints below) must let the restart finish the apply (bootstrap does; etcd
+            # keeps the received .snap.db for the same reason). The next local snapshot
+            # replaces it by a metadata-only record.
             persisted = rd.snapshot
-            if persisted is not None and persisted.data:
-                # The state machine copy lives in the backend; the log keeps only metadata.
-                persisted = Snapshot(persisted.metadata, b"")
             if not (rd.must_sync or rd.entries or persisted is not None):
                 # Only the commit index moved: an unsynced write of a few bytes (Raft does
                 # not need the commit index durable) costs less than the thread hop.
@@ -264,16 +278,55 @@ class RaftDriver:
                 await asyncio.get_running_loop().run_in_executor(
                     self._io, self._save, rd.hard_state, rd.entries, persisted, rd.must_sync
                 )
-        if rd.snapshot is not None and rd.snapshot != EMPTY_SNAPSHOT:
-            self.app.apply_snapshot(rd.snapshot)
+        # The snapshot and the entries of a Ready are one atomic write here (etcd writes the
+        # snapshot file first), so raftAfterSaveSnap follows that write.
+        if incoming and (d := fp.check(fp.RAFT_AFTER_SAVE_SNAP)):
+            await asyncio.sleep(d)
+        if d := fp.check(fp.RAFT_AFTER_SAVE):
+            await asyncio.sleep(d)
+        if incoming:
+            assert rd.snapshot is not None
+            await self._apply_snapshot(rd.snapshot)
         if msgs:
+            if d := fp.check(fp.RAFT_BEFORE_FOLLOWER_SEND):
+                await asyncio.sleep(d)
             self._send(msgs, snaps_out)
         if rd.committed_entries:
             self._stage = _APPLYING
-            self.app.apply_entries(rd.committed_entries)
+            await self._apply(rd.committed_entries)
         self._stage = _SAVING
         self.rn.advance(rd)
         self.app.after_advance()
+
+    async def _apply_snapshot(self, snap: Snapshot) -> None:
+        """Hand a received snapshot to the state machine, through etcd's failpoints."""
+        if d := fp.check(fp.RAFT_BEFORE_APPLY_SNAP):
+            await asyncio.sleep(d)
+        if d := fp.check(fp.APPLY_BEFORE_OPEN_SNAPSHOT):
+            await asyncio.sleep(d)
+        self.app.apply_snapshot(snap)
+        if d := fp.check(fp.RAFT_AFTER_APPLY_SNAP):
+            await asyncio.sleep(d)
+        # etcd releases the WAL files the snapshot made obsolete here; the durable log already
+        # dropped those entries in the save.
+        if d := fp.check(fp.RAFT_AFTER_WAL_RELEASE):
+            await asyncio.sleep(d)
+
+    async def _apply(self, entries: list[Entry]) -> None:
+        """Apply committed entries; with beforeApplyOneConfChange armed, pass it before each
+        conf change (a sleep there delays only this loop, as etcd's apply goroutine)."""
+        if not fp.armed_point(fp.BEFORE_APPLY_ONE_CONF_CHANGE):
+            self.app.apply_entries(entries)
+            return
+        start = 0
+        for i, e in enumerate(entries):
+            if e.type in _CONF_CHANGES:
+                if i > start:
+                    self.app.apply_entries(entries[start:i])
+                    start = i
+                if d := fp.check(fp.BEFORE_APPLY_ONE_CONF_CHANGE):
+                    await asyncio.sleep(d)
+        self.app.apply_entries(entries[start:])
 
     def _save(
         self,

@@ -50,6 +50,7 @@ from petcd.server.watcher import (
     approx_size,
 )
 from petcd.server.watcher_group import WatcherGroup
+from petcd.storage import failpoints
 
 if TYPE_CHECKING:
     from petcd.server.etcdserver import EtcdServer
@@ -375,7 +376,11 @@ class WatchHub:
             except TimeoutError:
                 pass
             self._wake.clear()
-            while self.sync_once():
+            while True:
+                if d := failpoints.check(failpoints.BEFORE_SYNC_WATCHERS):
+                    await asyncio.sleep(d)  # delays this task only, as etcd's syncWatchersLoop
+                if not self.sync_once():
+                    break
                 await asyncio.sleep(0)
 
     def sync_once(self) -> bool:

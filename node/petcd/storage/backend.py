@@ -7,7 +7,8 @@ Contract:
 - `snapshot_bytes()` is a consistent point-in-time dump of every state bucket (all buckets except
   the Raft log's) with an integrity trailer; `restore_from_bytes()` replaces every state bucket by
   such a dump in one atomic write and leaves the Raft log buckets alone.
-- Failpoints `beforeCommit` and `afterCommit` surround every write (see `failpoints`).
+- Failpoints `beforeCommit` and `afterCommit` surround every write; `defragBeforeCopy` and
+  `defragBeforeRename` sit in `compact_range` (see `failpoints`).
 
 Not thread-safe by itself beyond what LevelDB gives: callers serialise writers (the node's apply
 loop is the only writer of state buckets; the Raft driver the only writer of Raft buckets).
@@ -27,6 +28,7 @@ from typing import IO, Any, Self
 import plyvel  # type: ignore[import-untyped]
 
 from . import buckets
+from . import failpoints as fp
 from .buckets import Bucket
 from .failpoints import failpoint
 
@@ -90,6 +92,11 @@ class Backend:
             self.path.mkdir(parents=True, exist_ok=True)
         self._db: Any = plyvel.DB(str(self.path), create_if_missing=create)
         self._closed = False
+        # A crash inside `compact_range` may leave its sentinel keys behind; they belong to no
+        # bucket and must not reach a snapshot.
+        for k in (_DEFRAG_LOW, _DEFRAG_HIGH):
+            if self._db.get(k) is not None:
+                self._db.delete(k, sync=True)
 
     # --- reads ----------------------------------------------------------------------------------
     def get(self, bucket: Bucket, key: bytes) -> bytes | None:
@@ -126,7 +133,7 @@ class Backend:
 
     def write(self, batch: Batch, sync: bool = False) -> None:
         """Apply every operation of `batch` in one atomic LevelDB write."""
-        failpoint("beforeCommit")
+        failpoint(fp.BEFORE_COMMIT)
         with self._db.write_batch(sync=sync) as wb:
             put, delete = wb.put, wb.delete
             for k, v in batch._ops:
@@ -134,17 +141,17 @@ class Backend:
                     delete(k)
                 else:
                     put(k, v)
-        failpoint("afterCommit")
+        failpoint(fp.AFTER_COMMIT)
 
     def put(self, bucket: Bucket, key: bytes, value: bytes, sync: bool = False) -> None:
-        failpoint("beforeCommit")
+        failpoint(fp.BEFORE_COMMIT)
         self._db.put(bucket.prefix + key, value, sync=sync)
-        failpoint("afterCommit")
+        failpoint(fp.AFTER_COMMIT)
 
     def delete(self, bucket: Bucket, key: bytes, sync: bool = False) -> None:
-        failpoint("beforeCommit")
+        failpoint(fp.BEFORE_COMMIT)
         self._db.delete(bucket.prefix + key, sync=sync)
-        failpoint("afterCommit")
+        failpoint(fp.AFTER_COMMIT)
 
     # --- maintenance ----------------------------------------------------------------------------
     def size_bytes(self) -> int:
@@ -176,11 +183,15 @@ class Backend:
         """
         db = self._db
         bounds = {"start": b"\x00", "stop": b"\xff" * 16}
+        failpoint(fp.DEFRAG_BEFORE_COPY)
         db.compact_range(**bounds)
         db.put(_DEFRAG_LOW, b"")
         db.put(_DEFRAG_HIGH, b"")
         try:
             db.compact_range(**bounds)
+            # etcd's point before the defragmented copy replaces the database: the rewritten
+            # tables exist, the sentinels are still in.
+            failpoint(fp.DEFRAG_BEFORE_RENAME)
         finally:
             db.delete(_DEFRAG_LOW)
             db.delete(_DEFRAG_HIGH)

@@ -39,7 +39,6 @@ from petcd.raft.types import (
 
 from . import buckets
 from .backend import Backend, Batch
-from .failpoints import failpoint
 
 _ENT = struct.Struct(">QQB")
 _IDX = struct.Struct(">Q")
@@ -208,9 +207,7 @@ class DurableRaftStorage:
                 _HS.pack(hard_state.term, hard_state.vote, hard_state.commit),
             )
         if len(batch):
-            failpoint("raftBeforeSave")
             self._b.write(batch, sync)
-            failpoint("raftAfterSave")
         with self._lock:
             if new_snap is not None:
                 self._snapshot = new_snap

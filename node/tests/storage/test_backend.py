@@ -133,8 +133,10 @@ def test_failpoint_error_stops_write(be: Backend) -> None:
 def test_failpoint_panic_exits_process(tmp_path: Path, point: str, persisted: bool) -> None:
     db = tmp_path / "db"
     code = (
-        "import sys\n"
-        "from petcd.storage import buckets\n"
+        "import os, sys\n"
+        "from petcd.config import read_settings\n"
+        "from petcd.storage import buckets, failpoints\n"
+        "failpoints.reload(read_settings(os.environ).failpoints)\n"
         "from petcd.storage.backend import Backend\n"
         "b = Backend(sys.argv[1])\n"
         "with b.batch(sync=True) as w:\n"
@@ -151,7 +153,7 @@ def test_failpoint_panic_exits_process(tmp_path: Path, point: str, persisted: bo
         timeout=60,
     )
     assert p.returncode == 2
-    assert f"failpoint: {point}" in p.stderr
+    assert f"panic: failpoint panic: {point}" in p.stderr
     assert "not reached" not in p.stdout
     b = Backend(db)
     try:
@@ -196,3 +198,13 @@ def test_failpoint_behaviour_points() -> None:
     finally:
         failpoints.reload("")
     assert failpoints.delay_seconds(failpoints.PUT_DELAY) == 0.0
+
+
+def test_every_failpoint_name_sits_somewhere() -> None:
+    """The one list and the call sites agree: each name's constant is used outside the list."""
+    root = Path(failpoints.__file__).resolve().parents[1]
+    source = "\n".join(p.read_text() for p in root.rglob("*.py")
+                       if p.name != "failpoints.py" and "_pb2" not in p.name)
+    consts = {v: k for k, v in vars(failpoints).items() if isinstance(v, str) and k.isupper()}
+    unused = [n for n in failpoints.NAMES if f".{consts[n]}" not in source]
+    assert not unused
