@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import itertools
 import json
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -22,21 +23,14 @@ from petcd.transport import PeerTransport, fetch_members
 
 from harness.ports import free_port
 from harness.tlscerts import Pki, make_pki
+from tests.support.timeouts import LOOPBACK
+from tests.support.wait import async_wait_until
 
 CID = 0xC1D
-DEADLINE = 15.0
 
 
 def run(coro: Coroutine[Any, Any, None]) -> None:
     asyncio.run(asyncio.wait_for(coro, 60))
-
-
-async def until(cond: Callable[[], bool], what: str) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + DEADLINE
-    while not cond():
-        assert loop.time() < end, f"timed out waiting for {what}"
-        await asyncio.sleep(0.02)
 
 
 def peer_info(pki: Pki, cert: str = "peer") -> tlsutil.TLSInfo:
@@ -99,14 +93,10 @@ def hb(frm: int, to: int, i: int) -> Message:
 
 
 async def send_until(side: Side, to: int, cond: Callable[[], bool], what: str) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + DEADLINE
-    i = 0
-    while not cond():
-        assert loop.time() < end, f"timed out waiting for {what}"
-        side.t.send([hb(side.t.local_id, to, i)])
-        i += 1
-        await asyncio.sleep(0.02)
+    """Send fresh heartbeats from `side` to `to` until `cond` holds (a link may need a redial)."""
+    sent = itertools.count()
+    await async_wait_until(cond, LOOPBACK, what, interval=0.02,
+                           on_miss=lambda: side.t.send([hb(side.t.local_id, to, next(sent))]))
 
 
 def test_peer_transport_over_tls_direct_and_through_forwarder(tmp_path: Path) -> None:
@@ -159,7 +149,8 @@ def test_peer_with_foreign_certificate_is_refused(tmp_path: Path) -> None:
                 rogue.t.send([hb(2, 1, i)])
                 honest.t.send([hb(3, 4, i)])
                 await asyncio.sleep(0.05)
-            await until(lambda: picky.logged("rejected connection"), "allowed-CN rejection")
+            await async_wait_until(lambda: picky.logged("rejected connection"), LOOPBACK,
+                                   "allowed-CN rejection")
             assert good.got == [] and picky.got == []
             assert not rogue.t.peer_active(1) and not honest.t.peer_active(4)
         finally:
