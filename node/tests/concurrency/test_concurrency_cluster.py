@@ -4,30 +4,28 @@ that outlive a leader kill, and a holder's key released by lease expiry under a 
 
 The gRPC services are driven by `lockctl.py` in subprocesses (never import petcd's stubs
 here: this process may share pytest with aetcd). The same behaviour without faults is checked
-against etcd in `conformance/test_lock_election.py`, whose process helpers are reused.
+against etcd in `conformance/test_lock_election.py`; both drive processes with
+`tests.support.procs`.
 """
 
 from __future__ import annotations
 
 import json
 import signal
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conformance.test_lock_election import Proc
 from harness.cluster import Member
 from harness.etcdctl import Etcdctl
 from harness.local import LocalCluster
 from tests.support.clusters import agreed_leader
 from tests.support.leases import grant_id
+from tests.support.procs import Proc, ok_response, start_lockctl
 from tests.support.timeouts import CONVERGE
 from tests.support.wait import wait_until
 
-LOCKCTL = Path(__file__).resolve().with_name("lockctl.py")
 WAITERS = 4
 
 
@@ -38,16 +36,12 @@ class Runner:
         self.procs: list[Proc] = []
 
     def start(self, member: Member, op: str, **args: Any) -> Proc:
-        endpoint = member.client_url.split("://", 1)[-1]
-        proc = Proc([sys.executable, str(LOCKCTL), endpoint, op, json.dumps(args)])
+        proc = start_lockctl(member.client_url, op, **args)
         self.procs.append(proc)
         return proc
 
     def ok(self, member: Member, op: str, **args: Any) -> dict[str, Any]:
-        doc = json.loads(self.start(member, op, **args).line(CONVERGE))
-        assert "ok" in doc, doc
-        resp: dict[str, Any] = doc["ok"]
-        return resp
+        return ok_response(json.loads(self.start(member, op, **args).line(CONVERGE)))
 
     def close(self) -> None:
         for p in self.procs:
