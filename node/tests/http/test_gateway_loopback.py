@@ -12,7 +12,6 @@ from harness.local import LocalCluster
 from tests.support.encoding import b64
 from tests.support.http import post_json, request
 
-UP_TIMEOUT = 60.0
 ALICE = ("--user", "alice:apw")
 DENIED = "Error: etcdserver: permission denied"
 
