@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import signal
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import pytest
@@ -62,6 +63,10 @@ def count_keys(ctl: Etcdctl, pfx: str) -> int:
     return int(res.json().get("count", 0))
 
 
+def _has_keys(ctl: Etcdctl, pfx: str, n: int) -> bool:
+    return count_keys(ctl, pfx) == n
+
+
 def test_waiters_on_every_member_acquire_in_queue_order(cluster: LocalCluster, run: Runner) -> None:
     ctl = cluster.ctl()
     name = "/q/lock"
@@ -71,7 +76,8 @@ def test_waiters_on_every_member_acquire_in_queue_order(cluster: LocalCluster, r
         lease = grant_id(ctl, 60)
         waiters.append((lease, run.start(cluster.members[i % 3], "lock", name=name, lease=lease)))
         # queue them one after the other, so their create revisions give the expected order
-        wait_until(lambda n=i + 2: count_keys(ctl, name + "/") == n, CONVERGE, f"waiter {i} queued")
+        # the holder's key, the earlier waiters' and this one's
+        wait_until(partial(_has_keys, ctl, name + "/", i + 2), CONVERGE, f"waiter {i} queued")
     run.ok(cluster.members[1], "unlock", key=holder["key"])
     for i, (lease, proc) in enumerate(waiters):
         got = json.loads(proc.line(CONVERGE))["ok"]
