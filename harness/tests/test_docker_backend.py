@@ -17,19 +17,17 @@ from harness.docker_backend import (
     COMPOSE_FILE,
     DockerCluster,
     DockerError,
-    engine_available,
     ensure_image,
     image_exists,
 )
 from harness.etcdctl import Result
 from harness.impls import IMPL_NAMES
-from tests.support.docker import docker_clusters
+from tests.support.docker import docker_clusters, needs_engine
 from tests.support.timeouts import CONVERGE, DOCKER_UP
 from tests.support.wait import wait_until
 
-_NO_ENGINE = engine_available()
 pytestmark = [
-    pytest.mark.skipif(_NO_ENGINE is not None, reason=f"no Docker engine: {_NO_ENGINE}"),
+    needs_engine,
     pytest.mark.timeout(900),
 ]
 

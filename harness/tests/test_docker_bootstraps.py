@@ -27,14 +27,12 @@ from harness.docker_backend import (
     DNS_DOMAIN,
     FIRST_HOST,
     DockerCluster,
-    engine_available,
 )
 from harness.docker_control import ExecResult
-from tests.support.docker import docker_clusters
+from tests.support.docker import docker_clusters, needs_engine
 
-_NO_ENGINE = engine_available()
 pytestmark = [
-    pytest.mark.skipif(_NO_ENGINE is not None, reason=f"no Docker engine: {_NO_ENGINE}"),
+    needs_engine,
     pytest.mark.timeout(600),
 ]
 

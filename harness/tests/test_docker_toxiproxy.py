@@ -16,17 +16,16 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from harness.cluster import Member
-from harness.docker_backend import DockerCluster, engine_available
+from harness.docker_backend import DockerCluster
 from harness.docker_control import ExecResult
 from harness.etcdctl import Etcdctl
 from harness.impls import etcdctl_35
-from tests.support.docker import docker_clusters
+from tests.support.docker import docker_clusters, needs_engine
 from tests.support.timeouts import CONVERGE, DOCKER_UP
 from tests.support.wait import wait_until
 
-_NO_ENGINE = engine_available()
 pytestmark = [
-    pytest.mark.skipif(_NO_ENGINE is not None, reason=f"no Docker engine: {_NO_ENGINE}"),
+    needs_engine,
     pytest.mark.timeout(600),
 ]
 

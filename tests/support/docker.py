@@ -7,8 +7,14 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from harness.docker_backend import DockerCluster, ensure_image
+import pytest
+
+from harness.docker_backend import DockerCluster, engine_available, ensure_image
 from tests.support.timeouts import DOCKER_UP
+
+_NO_ENGINE = engine_available()
+needs_engine = pytest.mark.skipif(_NO_ENGINE is not None, reason=f"no Docker engine: {_NO_ENGINE}")
+"""Mark for tests that need a Docker engine: they skip, saying why, only where none answers."""
 
 
 @contextmanager

@@ -23,6 +23,7 @@ from petcd.transport import PeerTransport, fetch_members
 
 from harness.ports import free_port
 from harness.tlscerts import Pki, make_pki
+from tests.support.forwarder import Forwarder
 from tests.support.timeouts import LOOPBACK
 from tests.support.wait import async_wait_until
 
@@ -58,36 +59,6 @@ class Side:
         return any(json.loads(ln)["msg"] == msg for ln in self.logbuf.getvalue().splitlines())
 
 
-class Forwarder:
-    """A byte-for-byte TCP forwarder (a proxy between members: TLS stays end to end)."""
-
-    def __init__(self, target_port: int) -> None:
-        self.port = free_port()
-        self.target_port = target_port
-        self.server: asyncio.Server | None = None
-
-    async def start(self) -> None:
-        self.server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
-
-    async def _pipe(self, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-        try:
-            while data := await r.read(65536):
-                w.write(data)
-                await w.drain()
-        except (ConnectionError, OSError):
-            pass
-        finally:
-            w.close()
-
-    async def _handle(self, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-        tr, tw = await asyncio.open_connection("127.0.0.1", self.target_port)
-        await asyncio.gather(self._pipe(r, tw), self._pipe(tr, w))
-
-    async def stop(self) -> None:
-        if self.server is not None:
-            self.server.close()
-
-
 def hb(frm: int, to: int, i: int) -> Message:
     return Message(type=MessageType.MsgHeartbeat, to=to, frm=frm, term=1, commit=i)
 
@@ -108,7 +79,7 @@ def test_peer_transport_over_tls_direct_and_through_forwarder(tmp_path: Path) ->
         await b.t.start()
         port_b = int(b.url.rsplit(":", 1)[1])
         fwd = Forwarder(port_b)
-        await fwd.start()
+        await fwd.restore()
         try:
             a.t.add_peer(2, [f"https://127.0.0.1:{fwd.port}"])  # a reaches b via the proxy
             b.t.add_peer(1, [a.url])
@@ -121,7 +92,7 @@ def test_peer_transport_over_tls_direct_and_through_forwarder(tmp_path: Path) ->
             )
             assert cid == CID and members[0]["peerURLs"] == [b.url]
         finally:
-            await fwd.stop()
+            await fwd.cut()
             await a.t.stop()
             await b.t.stop()
 

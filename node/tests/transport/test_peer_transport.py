@@ -17,6 +17,7 @@ from petcd.transport import PeerTransport
 from petcd.transport.peer import QUEUE_SIZE
 
 from harness.ports import free_port
+from tests.support.forwarder import Forwarder
 from tests.support.timeouts import LOOPBACK
 from tests.support.wait import async_wait_until
 
@@ -85,55 +86,6 @@ def make_node(
 
 def hb(frm: int, to: int, i: int) -> Message:
     return Message(type=MessageType.MsgHeartbeat, to=to, frm=frm, term=1, commit=i)
-
-
-class Forwarder:
-    """A TCP forwarder on its own port; ``cut()`` kills it, ``restore()`` brings it back."""
-
-    def __init__(self, target_port: int) -> None:
-        self.port = free_port()
-        self.target_port = target_port
-        self.server: asyncio.Server | None = None
-        self.writers: set[asyncio.StreamWriter] = set()
-        self.accepted = 0
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def restore(self) -> None:
-        self.server = await asyncio.start_server(
-            self._handle, "127.0.0.1", self.port, reuse_address=True
-        )
-
-    async def cut(self) -> None:
-        if self.server is not None:
-            self.server.close()
-            await self.server.wait_closed()
-            self.server = None
-        for w in list(self.writers):
-            w.transport.abort()
-        self.writers.clear()
-
-    async def _pipe(self, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-        try:
-            while data := await r.read(65536):
-                w.write(data)
-                await w.drain()
-        except (ConnectionError, OSError):
-            pass
-        finally:
-            w.close()
-
-    async def _handle(self, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-        self.accepted += 1
-        try:
-            ur, uw = await asyncio.open_connection("127.0.0.1", self.target_port)
-        except OSError:
-            w.close()
-            return
-        self.writers.update({w, uw})
-        await asyncio.gather(self._pipe(r, uw), self._pipe(ur, w))
 
 
 def port_of(url: str) -> int:
