@@ -24,6 +24,7 @@ import pytest
 from conformance.util import error_line
 from harness.etcdctl import Etcdctl, Result
 from harness.local import LocalCluster
+from tests.support.timeouts import CONVERGE
 
 ROOT = ("--user", "root:rootpw")
 ALICE = ("--user", "alice:apw")
@@ -31,7 +32,6 @@ DENIED = "Error: etcdserver: permission denied"
 USER_EMPTY = "Error: etcdserver: user name is empty"
 AUTH_FAILED = "Error: etcdserver: authentication failed, invalid user ID or password"
 WATCH_DENIED = "rpc error: code = PermissionDenied desc = etcdserver: permission denied"
-DEADLINE = 30.0
 
 
 def ok(res: Result, stdout: str) -> None:
@@ -338,7 +338,7 @@ def test_token_valid_on_every_member(
     _, r, chans = rpc
     tok = _token(r, chans[0], "alice", "apw")
     for ch in chans:  # followers learned the token when they applied the Authenticate entry
-        deadline = time.monotonic() + DEADLINE
+        deadline = time.monotonic() + CONVERGE
         while (got := _call(r.KVStub(ch).Range, r.RangeRequest(key=b"/r"), tok)) != ("OK", ""):
             assert time.monotonic() < deadline, got
             time.sleep(0.1)

@@ -6,8 +6,7 @@ import time
 from collections.abc import Callable
 
 from harness.local import LocalCluster
-
-DEADLINE = 30.0
+from tests.support.timeouts import CONVERGE
 
 
 def _compacted_at(c: LocalCluster, rev: int) -> bool:
@@ -21,7 +20,7 @@ def test_periodic_compaction(cluster_factory: Callable[..., LocalCluster]) -> No
     )
     ctl = c.ctl()
     first = ctl("put", "k", "v0", "-w", "json").check().json()["header"]["revision"]
-    deadline = time.monotonic() + DEADLINE
+    deadline = time.monotonic() + CONVERGE
     i = 0
     # Keep writing: periodic mode compacts at the revision the store had one period ago.
     while not _compacted_at(c, first):

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-import time
+from functools import partial
 
+from harness.cluster import Member
 from harness.local import LocalCluster
+from tests.support.timeouts import SETTLE
+from tests.support.wait import wait_until
 
-DEADLINE = 15.0
+
+def _serializable_value_is(c: LocalCluster, m: Member, key: str, want: str) -> bool:
+    got = c.ctl([m])("get", key, "--consistency=s", "--print-value-only").check().stdout
+    return got == want
 
 
 def test_linearizable_read_sees_acknowledged_write(target: str, fresh_cluster: LocalCluster) -> None:
@@ -24,13 +30,8 @@ def test_serializable_read_is_local(target: str, fresh_cluster: LocalCluster) ->
     c.ctl()("put", "ser", "v").check()
     # Followers converge; serializable reads may lag, so poll with a deadline.
     for m in c.members:
-        deadline = time.monotonic() + DEADLINE
-        while True:
-            out = c.ctl([m])("get", "ser", "--consistency=s", "--print-value-only").check().stdout
-            if out == "v\n":
-                break
-            assert time.monotonic() < deadline, f"{m.name} never served the value"
-            time.sleep(0.05)
+        wait_until(partial(_serializable_value_is, c, m, "ser", "v\n"), SETTLE,
+                   f"{m.name} to serve the value")
     # Without a quorum a member still answers serializable reads from its own state,
     # but a linearizable read cannot complete.
     survivor, *others = c.members

@@ -24,25 +24,20 @@ import pytest
 from etcd3gw.lock import Lock
 
 from harness.cluster import Cluster
-
-DEADLINE = 20.0
-TIMEOUT_S = 15
-
-
-def _b64(s: str) -> str:
-    return base64.b64encode(s.encode()).decode()
+from tests.support.encoding import b64
+from tests.support.timeouts import REQUEST, SETTLE
 
 
 def _client(cluster: Cluster) -> etcd3gw.Etcd3Client:
     parts = urlsplit(cluster.members[0].client_url)
     return etcd3gw.Etcd3Client(host=parts.hostname or "127.0.0.1", port=parts.port or 2379,
-                               timeout=TIMEOUT_S)
+                               timeout=REQUEST)
 
 
 def _conn(url: str) -> http.client.HTTPConnection:
     parts = urlsplit(url)
     return http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port,
-                                      timeout=TIMEOUT_S)
+                                      timeout=REQUEST)
 
 
 def post(url: str, path: str, body: str | dict[str, Any], token: str | None = None
@@ -133,7 +128,7 @@ def test_etcd3gw_lease(cluster: Cluster, prefix: str) -> None:
 
 
 def _next(executor: ThreadPoolExecutor, events: Iterator[Any]) -> Any:
-    return executor.submit(next, events).result(timeout=DEADLINE)
+    return executor.submit(next, events).result(timeout=SETTLE)
 
 
 def test_etcd3gw_watch(cluster: Cluster, prefix: str) -> None:
@@ -149,7 +144,7 @@ def test_etcd3gw_watch(cluster: Cluster, prefix: str) -> None:
             first, second, third = (_next(ex, events) for _ in range(3))
             assert first["kv"]["value"] == b"1" and "type" not in first  # PUT is the default
             assert second["kv"]["value"] == b"2"
-            assert second["prev_kv"]["value"] == _b64("1")  # etcd3gw decodes kv only
+            assert second["prev_kv"]["value"] == b64("1")  # etcd3gw decodes kv only
             assert third["type"] == "DELETE" and third["kv"]["key"] == f"{prefix}w".encode()
             assert [_next(ex, pfx_events)["kv"]["mod_revision"] for _ in range(3)] == [
                 first["kv"]["mod_revision"], second["kv"]["mod_revision"],
@@ -220,7 +215,7 @@ def test_lease_bindings(target: str, cluster: Cluster) -> None:
 def test_request_decoding(cluster: Cluster, prefix: str) -> None:
     url = cluster.members[0].client_url
     # Unknown fields are ignored; a truncated body is Go's "unexpected EOF".
-    status, _, _ = post(url, "/v3/kv/put", {"key": _b64(f"{prefix}d"), "bogus": 1})
+    status, _, _ = post(url, "/v3/kv/put", {"key": b64(f"{prefix}d"), "bogus": 1})
     assert status == 200
     status, _, err = post(url, "/v3/kv/put", '{"key":')
     assert (status, err) == (400, {"error": "unexpected EOF", "code": 3,
@@ -265,7 +260,7 @@ def test_keepalive_stream(target: str, cluster: Cluster) -> None:
 def test_watch_stream(target: str, cluster: Cluster, prefix: str) -> None:
     cluster.leader()
     url = cluster.members[0].client_url
-    key = _b64(f"{prefix}w")
+    key = b64(f"{prefix}w")
     s = Stream(url, "/v3/watch", json.dumps({"create_request": {"key": key, "prev_kv": True}}))
     try:
         assert s.status == 200
@@ -273,19 +268,19 @@ def test_watch_stream(target: str, cluster: Cluster, prefix: str) -> None:
         created = s.line()
         assert _is_header(created["result"].pop("header"))
         assert created == {"result": {"created": True}}
-        post(url, "/v3/kv/put", {"key": key, "value": _b64("1")})
+        post(url, "/v3/kv/put", {"key": key, "value": b64("1")})
         post(url, "/v3/kv/deleterange", {"key": key})
         put, deleted = s.line()["result"], s.line()["result"]
     finally:
         s.close()
     rev = put["header"]["revision"]
     assert put["events"] == [{"kv": {"key": key, "create_revision": rev, "mod_revision": rev,
-                                     "version": "1", "value": _b64("1")}}]
+                                     "version": "1", "value": b64("1")}}]
     drev = deleted["header"]["revision"]
     assert deleted["events"] == [{
         "type": "DELETE", "kv": {"key": key, "mod_revision": drev},
         "prev_kv": {"key": key, "create_revision": rev, "mod_revision": rev, "version": "1",
-                    "value": _b64("1")},
+                    "value": b64("1")},
     }]
     # Create then cancel in one body: created, then canceled, then the stream stays open.
     body = json.dumps({"create_request": {"key": key, "watch_id": 7}}) + \
@@ -304,7 +299,7 @@ def test_lock_and_election(cluster: Cluster, prefix: str) -> None:
     url = cluster.members[0].client_url
     status, _, lease = post(url, "/v3/lease/grant", {"TTL": 60})
     lid = lease["ID"]
-    name = _b64(f"{prefix}lock")
+    name = b64(f"{prefix}lock")
     status, _, locked = post(url, "/v3/lock/lock", {"name": name, "lease": lid})
     assert status == 200 and _is_header(locked["header"])
     assert base64.b64decode(locked["key"]) == f"{prefix}lock/{int(lid):x}".encode()
@@ -314,9 +309,9 @@ def test_lock_and_election(cluster: Cluster, prefix: str) -> None:
     status, _, err = post(url, "/v3/lock/unlock", {})
     assert (status, err) == (500, {"error": msg, "code": 2, "message": msg})
 
-    election = _b64(f"{prefix}el")
+    election = b64(f"{prefix}el")
     status, _, camp = post(url, "/v3/election/campaign",
-                           {"name": election, "value": _b64("v1"), "lease": lid})
+                           {"name": election, "value": b64("v1"), "lease": lid})
     assert status == 200
     leader = camp["leader"]
     assert leader["name"] == election and leader["lease"] == lid
@@ -326,12 +321,12 @@ def test_lock_and_election(cluster: Cluster, prefix: str) -> None:
     obs = Stream(url, "/v3/election/observe", json.dumps({"name": election}))
     try:
         assert obs.status == 200
-        assert obs.line()["result"]["kv"]["value"] == _b64("v1")
-        status, _, _ = post(url, "/v3/election/proclaim", {"leader": leader, "value": _b64("v2")})
+        assert obs.line()["result"]["kv"]["value"] == b64("v1")
+        status, _, _ = post(url, "/v3/election/proclaim", {"leader": leader, "value": b64("v2")})
         assert status == 200
-        assert obs.line()["result"]["kv"]["value"] == _b64("v2")
+        assert obs.line()["result"]["kv"]["value"] == b64("v2")
         status, _, cur = post(url, "/v3/election/leader", {"name": election})
-        assert status == 200 and cur["kv"]["value"] == _b64("v2")
+        assert status == 200 and cur["kv"]["value"] == b64("v2")
     finally:
         obs.close()
     status, _, _ = post(url, "/v3/election/resign", {"leader": leader})
@@ -363,14 +358,14 @@ def test_auth_over_gateway(target: str, fresh_cluster: Cluster) -> None:
         ("/v3/auth/user/add", {"name": "alice", "password": "apw"}),
         ("/v3/auth/role/add", {"name": "r1"}),
         ("/v3/auth/role/grant", {"name": "r1", "perm": {
-            "permType": "READWRITE", "key": _b64("/p/"), "range_end": _b64("/p0")}}),
+            "permType": "READWRITE", "key": b64("/p/"), "range_end": b64("/p0")}}),
         ("/v3/auth/user/grant", {"user": "alice", "role": "r1"}),
         ("/v3/auth/enable", {}),
     ):
         status, _, resp = post(url, path, body)
         assert status == 200 and list(resp) == ["header"], (path, resp)
     empty = "etcdserver: user name is empty"
-    assert post(url, "/v3/kv/range", {"key": _b64("/p/k")})[::2] == (
+    assert post(url, "/v3/kv/range", {"key": b64("/p/k")})[::2] == (
         400, {"error": empty, "code": 3, "message": empty})
     failed = "etcdserver: authentication failed, invalid user ID or password"
     assert post(url, "/v3/auth/authenticate", {"name": "alice", "password": "bad"})[::2] == (
@@ -378,13 +373,13 @@ def test_auth_over_gateway(target: str, fresh_cluster: Cluster) -> None:
     alice = _token(url, "alice", "apw")
     root = _token(url, "root", "rootpw")
 
-    status, _, _ = post(url, "/v3/kv/put", {"key": _b64("/p/k"), "value": _b64("1")}, alice)
+    status, _, _ = post(url, "/v3/kv/put", {"key": b64("/p/k"), "value": b64("1")}, alice)
     assert status == 200
     denied = "etcdserver: permission denied"
-    assert post(url, "/v3/kv/put", {"key": _b64("/x"), "value": _b64("1")}, alice)[::2] == (
+    assert post(url, "/v3/kv/put", {"key": b64("/x"), "value": b64("1")}, alice)[::2] == (
         403, {"error": denied, "code": 7, "message": denied})
     invalid = "etcdserver: invalid auth token"
-    assert post(url, "/v3/kv/range", {"key": _b64("/p/k")}, "junk")[::2] == (
+    assert post(url, "/v3/kv/range", {"key": b64("/p/k")}, "junk")[::2] == (
         401, {"error": invalid, "code": 16, "message": invalid})
     assert post(url, "/v3/auth/disable", {}, alice)[::2] == (
         403, {"error": denied, "code": 7, "message": denied})
@@ -400,13 +395,13 @@ def test_auth_over_gateway(target: str, fresh_cluster: Cluster) -> None:
     finally:
         s.close()
     # Lock and Election check their KV requests as the caller's (code Unknown, as etcd's).
-    assert post(url, "/v3/lock/lock", {"name": _b64("/x/lock")}, alice)[::2] == (
+    assert post(url, "/v3/lock/lock", {"name": b64("/x/lock")}, alice)[::2] == (
         500, {"error": denied, "code": 2, "message": denied})
-    status, _, locked = post(url, "/v3/lock/lock", {"name": _b64("/p/lock")}, alice)
+    status, _, locked = post(url, "/v3/lock/lock", {"name": b64("/p/lock")}, alice)
     assert status == 200
     assert post(url, "/v3/lock/unlock", {"key": locked["key"]}, alice)[0] == 200
     # A watch outside alice's range is created canceled with etcd's reason.
-    s = Stream(url, "/v3/watch", json.dumps({"create_request": {"key": _b64("/x")}}), alice)
+    s = Stream(url, "/v3/watch", json.dumps({"create_request": {"key": b64("/x")}}), alice)
     try:
         refused = s.line()["result"]
     finally:
@@ -416,7 +411,7 @@ def test_auth_over_gateway(target: str, fresh_cluster: Cluster) -> None:
     # The token also rides in Grpc-Metadata-Token.
     conn = _conn(url)
     try:
-        conn.request("POST", "/v3/kv/range", body=json.dumps({"key": _b64("/p/k")}),
+        conn.request("POST", "/v3/kv/range", body=json.dumps({"key": b64("/p/k")}),
                      headers={"Grpc-Metadata-Token": alice})
         r = conn.getresponse()
         assert r.status == 200 and json.loads(r.read())["count"] == "1"
@@ -426,15 +421,15 @@ def test_auth_over_gateway(target: str, fresh_cluster: Cluster) -> None:
     status, _, users = post(url, "/v3/auth/user/list", {}, root)
     assert status == 200 and users["users"] == ["alice", "root"]
     status, _, role = post(url, "/v3/auth/role/get", {"role": "r1"}, root)
-    assert role["perm"] == [{"permType": "READWRITE", "key": _b64("/p/"),
-                             "range_end": _b64("/p0")}]
+    assert role["perm"] == [{"permType": "READWRITE", "key": b64("/p/"),
+                             "range_end": b64("/p0")}]
     status, _, st = post(url, "/v3/auth/status", {}, root)
     if target == "etcd-3.4":
         assert (status, st) == (404, "Not Found\n")
     else:
         assert status == 200 and st["enabled"] is True and st["authRevision"].isdigit()
     assert post(url, "/v3/auth/disable", {}, root)[0] == 200
-    status, _, got = post(url, "/v3/kv/range", {"key": _b64("/p/k")})
+    status, _, got = post(url, "/v3/kv/range", {"key": b64("/p/k")})
     assert status == 200 and got["count"] == "1"
 
 

@@ -6,16 +6,14 @@ compared with etcd's exactly where etcd's are stable (IDs, revisions and terms v
 
 from __future__ import annotations
 
-import base64
-import http.client
 import json
-from typing import Any
-from urllib.parse import urlsplit
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from harness.cluster import Cluster
 from harness.etcdctl import Etcdctl
+from tests.support.encoding import b64
+from tests.support.http import post_json, request
 
 METRIC_TYPES = {
     "etcd_server_has_leader": "gauge",
@@ -33,28 +31,6 @@ METRIC_TYPES = {
 """Family names as prometheus_client's parser reports them (counters without `_total`)."""
 
 
-def _request(url: str, method: str, path: str, body: str | None = None
-             ) -> tuple[int, dict[str, str], bytes]:
-    parts = urlsplit(url)
-    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=15)
-    try:
-        conn.request(method, path, body=body,
-                     headers={"Content-Type": "application/json"} if body is not None else {})
-        r = conn.getresponse()
-        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
-    finally:
-        conn.close()
-
-
-def _post(url: str, path: str, doc: dict[str, Any]) -> tuple[int, Any]:
-    status, _, body = _request(url, "POST", path, json.dumps(doc))
-    return status, json.loads(body)
-
-
-def _b64(s: str) -> str:
-    return base64.b64encode(s.encode()).decode()
-
-
 def _version(target: str) -> tuple[str, str]:
     return ("3.4.23", "3.4.0") if target == "etcd-3.4" else ("3.5.1", "3.5.0")
 
@@ -62,16 +38,16 @@ def _version(target: str) -> tuple[str, str]:
 def test_health_and_version(target: str, cluster: Cluster) -> None:
     cluster.leader()
     url = cluster.members[0].client_url
-    status, headers, body = _request(url, "GET", "/health")
+    status, headers, body = request(url, "GET", "/health")
     assert status == 200
     expected = '{"health":"true"}' if target == "etcd-3.4" else '{"health":"true","reason":""}'
     assert body.decode() == expected
-    status, headers, body = _request(url, "GET", "/version")
+    status, headers, body = request(url, "GET", "/version")
     assert status == 200 and headers["content-type"] == "application/json"
     server, clus = _version(target)
     assert json.loads(body) == {"etcdserver": server, "etcdcluster": clus}
     if target != "etcd-3.4":
-        status, headers, body = _request(url, "POST", "/health", "")
+        status, headers, body = request(url, "POST", "/health", "")
         assert status == 405 and body == b"Method Not Allowed\n"
 
 
@@ -81,7 +57,7 @@ def test_metrics(target: str, cluster: Cluster, etcdctl: Etcdctl, prefix: str) -
     one = etcdctl.with_endpoints([member.client_url])
     one("put", f"{prefix}m", "1").check()
     one("get", f"{prefix}m").check()
-    status, headers, body = _request(member.client_url, "GET", "/metrics")
+    status, headers, body = request(member.client_url, "GET", "/metrics")
     assert status == 200
     assert headers["content-type"].startswith("text/plain; version=0.0.4")
     families = {f.name: f for f in text_string_to_metric_families(body.decode())}
@@ -103,54 +79,54 @@ def test_metrics(target: str, cluster: Cluster, etcdctl: Etcdctl, prefix: str) -
 def test_gateway_kv(target: str, cluster: Cluster, prefix: str) -> None:
     cluster.leader()
     url = cluster.members[0].client_url
-    key = _b64(f"{prefix}gw")
-    status, put = _post(url, "/v3/kv/put", {"key": key, "value": _b64("bar")})
+    key = b64(f"{prefix}gw")
+    status, put = post_json(url, "/v3/kv/put", {"key": key, "value": b64("bar")})
     assert status == 200
     hdr = put["header"]
     assert set(hdr) == {"cluster_id", "member_id", "revision", "raft_term"}
     assert all(isinstance(v, str) and v.isdigit() for v in hdr.values())  # int64 as strings
     rev = hdr["revision"]
-    status, got = _post(url, "/v3/kv/range", {"key": key})
+    status, got = post_json(url, "/v3/kv/range", {"key": key})
     assert status == 200
     assert got["count"] == "1"
     assert got["kvs"] == [{"key": key, "create_revision": rev, "mod_revision": rev,
-                           "version": "1", "value": _b64("bar")}]
-    status, missing = _post(url, "/v3/kv/range", {"key": _b64(f"{prefix}none")})
+                           "version": "1", "value": b64("bar")}]
+    status, missing = post_json(url, "/v3/kv/range", {"key": b64(f"{prefix}none")})
     assert status == 200 and set(missing) == {"header"}  # count 0 and no kvs: omitted
-    status, err = _post(url, "/v3/kv/range", {"key": key, "revision": str(int(rev) + 1000)})
+    status, err = post_json(url, "/v3/kv/range", {"key": key, "revision": str(int(rev) + 1000)})
     msg = "etcdserver: mvcc: required revision is a future revision"
     assert (status, err) == (400, {"error": msg, "code": 11, "message": msg})
-    status, err = _post(url, "/v3/kv/put", {"value": _b64("x")})
+    status, err = post_json(url, "/v3/kv/put", {"value": b64("x")})
     msg = "etcdserver: key is not provided"
     assert (status, err) == (400, {"error": msg, "code": 3, "message": msg})
     txn = {
-        "compare": [{"key": key, "result": "EQUAL", "target": "VALUE", "value": _b64("bar")}],
-        "success": [{"request_put": {"key": key, "value": _b64("baz")}}],
+        "compare": [{"key": key, "result": "EQUAL", "target": "VALUE", "value": b64("bar")}],
+        "success": [{"request_put": {"key": key, "value": b64("baz")}}],
     }
-    status, done = _post(url, "/v3/kv/txn", txn)
+    status, done = post_json(url, "/v3/kv/txn", txn)
     assert status == 200 and done["succeeded"] is True
     assert list(done["responses"][0]) == ["response_put"]
-    status, deleted = _post(url, "/v3/kv/deleterange", {"key": key, "prev_kv": True})
+    status, deleted = post_json(url, "/v3/kv/deleterange", {"key": key, "prev_kv": True})
     assert status == 200 and deleted["deleted"] == "1"
-    assert deleted["prev_kvs"][0]["value"] == _b64("baz")
-    assert _request(url, "GET", "/v3/kv/range")[0] == 405
+    assert deleted["prev_kvs"][0]["value"] == b64("baz")
+    assert request(url, "GET", "/v3/kv/range")[0] == 405
 
 
 def test_gateway_cluster_and_maintenance(target: str, cluster: Cluster) -> None:
     cluster.leader()
     url = cluster.members[0].client_url
-    status, members = _post(url, "/v3/cluster/member/list", {})
+    status, members = post_json(url, "/v3/cluster/member/list", {})
     assert status == 200
     assert sorted(m["name"] for m in members["members"]) == sorted(
         m.name for m in cluster.members
     )
     assert all(isinstance(m["ID"], str) for m in members["members"])
-    status, st = _post(url, "/v3/maintenance/status", {})
+    status, st = post_json(url, "/v3/maintenance/status", {})
     assert status == 200 and st["version"] == _version(target)[0]
     assert isinstance(st["dbSize"], str) and isinstance(st["leader"], str)
-    status, alarms = _post(url, "/v3/maintenance/alarm", {"action": "GET"})
+    status, alarms = post_json(url, "/v3/maintenance/alarm", {"action": "GET"})
     assert status == 200 and "alarms" not in alarms  # 3.4 omits even the header
-    status, h = _post(url, "/v3/maintenance/hash", {})
+    status, h = post_json(url, "/v3/maintenance/hash", {})
     assert status == 200 and isinstance(h["hash"], int)
-    status, d = _post(url, "/v3/maintenance/defragment", {})
+    status, d = post_json(url, "/v3/maintenance/defragment", {})
     assert status == 200 and d == {}

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from conformance.util import b64, error_line, kv_pairs, revision
+from conformance.util import error_line, kv_pairs, revision
 from harness.etcdctl import Etcdctl
+from tests.support.encoding import b64
 
 
 def _fill(etcdctl: Etcdctl, prefix: str, items: list[tuple[str, str]]) -> list[int]:

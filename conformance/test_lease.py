@@ -13,52 +13,36 @@ import subprocess
 import time
 from typing import Any
 
-from conformance.util import b64, error_line, kv_pairs, revision
-from harness.cluster import Cluster, Member
+from conformance.util import error_line, kv_pairs, revision
+from harness.cluster import Cluster
 from harness.etcdctl import Etcdctl
 from harness.local import LocalCluster
+from tests.support import leases
+from tests.support.clusters import agreed_leader
+from tests.support.encoding import b64
+from tests.support.leases import TIME_TO_LIVE
+from tests.support.timeouts import CONVERGE
+from tests.support.wait import wait_until
 
 MIN_TTL = 2
-EXPIRY_DEADLINE = 30.0
-"""Upper bound for a lease to be revoked after its TTL (TTL + election + etcd's retries)."""
-
-_GRANTED = re.compile(r"^lease ([0-9a-f]{16}) granted with TTL\((\d+)s\)$")
-_TTL = re.compile(
-    r"^lease ([0-9a-f]{16}) granted with TTL\((\d+)s\), remaining\((\d+)s\)"
-    r"(?:, attached keys\(\[(.*)\]\))?$"
-)
 
 
 def grant(ctl: Etcdctl, ttl: int) -> str:
-    """Grant a lease; return its hex ID as etcdctl prints it."""
-    res = ctl("lease", "grant", str(ttl)).check()
-    m = _GRANTED.match(res.stdout.rstrip("\n"))
-    assert m, res.stdout
-    assert int(m.group(2)) == max(ttl, MIN_TTL)
-    return m.group(1)
+    """Grant a lease; etcd grants a TTL below the minimum as MIN_TTL (checked)."""
+    return leases.grant(ctl, ttl, expect_ttl=max(ttl, MIN_TTL))
 
 
-def wait_gone(ctl: Etcdctl, key: str, deadline: float = EXPIRY_DEADLINE) -> float:
-    """Poll until `key` is gone (linearizable get); return how long that took."""
+def wait_gone(ctl: Etcdctl, key: str, deadline: float = CONVERGE) -> float:
+    """Poll until `key` is gone (linearizable get); return how long that took. `deadline`
+    bounds TTL + election + etcd's retries."""
     start = time.monotonic()
-    while True:
+
+    def gone() -> bool:
         res = ctl("get", key, "--print-value-only")
-        if res.ok and res.stdout == "":
-            return time.monotonic() - start
-        assert time.monotonic() - start < deadline, f"{key} still there after {deadline}s"
-        time.sleep(0.2)
+        return res.ok and res.stdout == ""
 
-
-def agreed_leader(c: Cluster, among: list[Member], timeout: float = 30.0) -> Member:
-    """`c.leader(among=...)`, tolerating members that report no leader yet (harness's
-    `leader()` raises KeyError on a status without a `leader` field)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return c.leader(timeout=max(deadline - time.monotonic(), 0.1), among=among)
-        except KeyError:
-            assert time.monotonic() < deadline, "no agreed leader"
-            time.sleep(0.2)
+    wait_until(gone, deadline, f"{key} to be deleted", interval=0.2)
+    return time.monotonic() - start
 
 
 def follower_ctl(cluster: Cluster) -> Etcdctl:
@@ -118,11 +102,11 @@ def test_timetolive_with_keys(target: str, etcdctl: Etcdctl, prefix: str) -> Non
     lid = grant(etcdctl, 100)
     etcdctl("put", prefix + "k1", "v1", f"--lease={lid}").check()
     etcdctl("put", prefix + "k2", "v2", f"--lease={lid}").check()
-    m = _TTL.match(etcdctl("lease", "timetolive", lid).check().stdout.rstrip("\n"))
+    m = TIME_TO_LIVE.match(etcdctl("lease", "timetolive", lid).check().stdout.rstrip("\n"))
     assert m and m.group(1) == lid and m.group(2) == "100" and m.group(4) is None
     assert 90 <= int(m.group(3)) <= 100
     out = etcdctl("lease", "timetolive", "--keys", lid).check().stdout.rstrip("\n")
-    m = _TTL.match(out)
+    m = TIME_TO_LIVE.match(out)
     assert m, out
     assert sorted(m.group(4).split(" ")) == [prefix + "k1", prefix + "k2"]  # any order
     doc = etcdctl("lease", "timetolive", "--keys", lid, "-w", "json").check().json()
@@ -241,7 +225,7 @@ def test_keep_alive_and_timetolive_through_follower(
     etcdctl("put", prefix + "k", "v", f"--lease={lid}").check()
     res = fctl("lease", "keep-alive", "--once", lid).check()
     assert res.stdout == f"lease {lid} keepalived with TTL(100)\n"
-    m = _TTL.match(fctl("lease", "timetolive", "--keys", lid).check().stdout.rstrip("\n"))
+    m = TIME_TO_LIVE.match(fctl("lease", "timetolive", "--keys", lid).check().stdout.rstrip("\n"))
     assert m and m.group(2) == "100" and 90 <= int(m.group(3)) <= 100
     assert m.group(4) == prefix + "k"
     assert fctl("lease", "timetolive", "123").check().stdout == (

@@ -16,106 +16,22 @@ from __future__ import annotations
 
 import json
 import os
-import selectors
 import signal
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conformance.util import unb64
 from harness.cluster import Cluster
 from harness.etcdctl import Etcdctl
 from harness.local import LocalCluster
+from tests.support.encoding import unb64
+from tests.support.leases import grant_id
+from tests.support.procs import Proc, ok_response, start_lockctl
+from tests.support.timeouts import CONVERGE, SETTLE
+from tests.support.wait import wait_for
 
-LOCKCTL = Path(__file__).resolve().parents[1] / "node" / "tests" / "concurrency" / "lockctl.py"
-DEADLINE = 20.0
-"""Upper bound for anything expected to happen (a lock handed over, a line printed)."""
-QUIET_WINDOW = 0.5
-"""How long a waiter must stay silent once its key is visible, to count as still waiting."""
-LEASE_EXPIRY_DEADLINE = 30.0
 UNKNOWN = "UNKNOWN"
-
-
-class Proc:
-    """A running client process whose stdout lines are read with deadlines."""
-
-    def __init__(self, argv: list[str], env: dict[str, str] | None = None) -> None:
-        self.argv = argv
-        self.p = subprocess.Popen(
-            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True
-        )
-        assert self.p.stdout is not None
-        self._fd = self.p.stdout.fileno()
-        os.set_blocking(self._fd, False)
-        self._buf = b""
-        self._sel = selectors.DefaultSelector()
-        self._sel.register(self._fd, selectors.EVENT_READ)
-        self._eof = False
-
-    def _fill(self, timeout: float) -> None:
-        if self._eof or not self._sel.select(max(timeout, 0.0)):
-            return
-        chunk = os.read(self._fd, 65536)
-        if chunk:
-            self._buf += chunk
-        else:
-            self._eof = True
-
-    def line(self, timeout: float = DEADLINE) -> str:
-        """The next stdout line (without newline); fails with the stderr after `timeout`."""
-        deadline = time.monotonic() + timeout
-        while b"\n" not in self._buf:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or self._eof:
-                self.close()
-                raise AssertionError(
-                    f"{self.argv[1:]}: no line within {timeout}s (eof={self._eof}); "
-                    f"stdout so far {self._buf!r}; stderr {self.stderr()!r}"
-                )
-            self._fill(remaining)
-        raw, self._buf = self._buf.split(b"\n", 1)
-        return raw.decode()
-
-    def silent_for(self, window: float = QUIET_WINDOW) -> bool:
-        """True if no output arrives within `window` seconds."""
-        deadline = time.monotonic() + window
-        while not self._buf and not self._eof:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return True
-            self._fill(remaining)
-        return False
-
-    def signal(self, sig: int) -> None:
-        self.p.send_signal(sig)
-
-    def wait(self, timeout: float = DEADLINE) -> int:
-        return self.p.wait(timeout)
-
-    def exits_ok(self, timeout: float = DEADLINE) -> None:
-        """Wait for the process to exit and check it exited 0."""
-        rc = self.p.wait(timeout)
-        assert rc == 0, f"{self.argv[1:]} -> rc={rc}: {self.stderr()!r}"
-
-    def stderr(self) -> str:
-        if self.p.poll() is None:
-            return ""
-        assert self.p.stderr is not None
-        return self.p.stderr.read().decode(errors="replace")
-
-    def close(self) -> None:
-        if self.p.poll() is None:
-            self.p.kill()
-            self.p.wait(DEADLINE)
-        self._sel.close()
-        for f in (self.p.stdout, self.p.stderr):
-            if f is not None:
-                f.close()
 
 
 class Clients:
@@ -138,9 +54,7 @@ class Clients:
         return proc
 
     def lockctl_bg(self, op: str, member: int = 0, **args: Any) -> Proc:
-        url = self.cluster.members[member].client_url
-        endpoint = url.split("://", 1)[-1]
-        proc = Proc([sys.executable, str(LOCKCTL), endpoint, op, json.dumps(args)])
+        proc = start_lockctl(self.cluster.members[member].client_url, op, **args)
         self.procs.append(proc)
         return proc
 
@@ -152,10 +66,7 @@ class Clients:
         return doc
 
     def ok(self, op: str, member: int = 0, **args: Any) -> dict[str, Any]:
-        doc = self.lockctl(op, member, **args)
-        assert "ok" in doc, doc
-        resp: dict[str, Any] = doc["ok"]
-        return resp
+        return ok_response(self.lockctl(op, member, **args))
 
     def close(self) -> None:
         for p in self.procs:
@@ -182,20 +93,14 @@ def keys(ctl: Etcdctl, pfx: str) -> list[dict[str, Any]]:
     return out
 
 
-def wait_keys(ctl: Etcdctl, pfx: str, n: int, deadline: float = DEADLINE) -> list[dict[str, Any]]:
-    """Poll until exactly `n` keys are under `pfx`."""
-    end = time.monotonic() + deadline
-    while True:
+def wait_keys(ctl: Etcdctl, pfx: str, n: int, deadline: float = SETTLE) -> list[dict[str, Any]]:
+    """Poll until exactly `n` keys are under `pfx`; return them."""
+
+    def exactly_n() -> list[dict[str, Any]] | None:
         got = keys(ctl, pfx)
-        if len(got) == n:
-            return got
-        assert time.monotonic() < end, f"{pfx}: want {n} keys, have {got}"
-        time.sleep(0.1)
+        return got if len(got) == n else None
 
-
-def grant(ctl: Etcdctl, ttl: int) -> int:
-    out = ctl("lease", "grant", str(ttl)).check().stdout.split()
-    return int(out[1], 16)
+    return wait_for(exactly_n, deadline, f"exactly {n} keys under {pfx}")
 
 
 def unknown(doc: dict[str, Any], details: str) -> None:
@@ -239,7 +144,7 @@ def test_etcdctl_lock_killed_holder_released_by_lease_expiry(
     assert second.silent_for()
     first.signal(signal.SIGKILL)  # no unlock: the key goes when its 2s lease expires
     first.wait()
-    key2 = second.line(LEASE_EXPIRY_DEADLINE)
+    key2 = second.line(CONVERGE)
     assert key2 != key1 and key2.startswith(name + "/")
     assert [kv["key"] for kv in keys(etcdctl, name + "/")] == [key2]
 
@@ -296,7 +201,7 @@ def test_etcdctl_elect_bad_args(target: str, etcdctl: Etcdctl, prefix: str) -> N
 
 def test_grpc_lock_unlock(target: str, clients: Clients, etcdctl: Etcdctl, prefix: str) -> None:
     name = prefix + "l"
-    lease = grant(etcdctl, 30)
+    lease = grant_id(etcdctl, 30)
     got = clients.ok("lock", name=name, lease=lease)
     key = got["key"]
     assert key == f"{name}/{lease:x}"
@@ -338,7 +243,7 @@ def test_grpc_lock_waits_for_etcdctl_holder(
     name = prefix + "mylock"
     holder = clients.etcdctl("lock", name)
     key1 = holder.line()
-    lease = grant(etcdctl, 30)
+    lease = grant_id(etcdctl, 30)
     waiter = clients.lockctl_bg("lock", member=2, name=name, lease=lease)
     wait_keys(etcdctl, name + "/", 2)
     assert waiter.silent_for()
@@ -356,7 +261,7 @@ def test_grpc_lock_holder_blocks_etcdctl_until_lease_revoked(
     target: str, clients: Clients, etcdctl: Etcdctl, prefix: str
 ) -> None:
     name = prefix + "mylock"
-    lease = grant(etcdctl, 60)
+    lease = grant_id(etcdctl, 60)
     key = clients.ok("lock", member=1, name=name, lease=lease)["key"]
     waiter = clients.etcdctl("lock", name)
     wait_keys(etcdctl, name + "/", 2)
@@ -370,8 +275,8 @@ def test_grpc_lock_cancelled_waiter_removes_its_key(
     target: str, clients: Clients, etcdctl: Etcdctl, prefix: str
 ) -> None:
     name = prefix + "mylock"
-    holder = clients.ok("lock", name=name, lease=grant(etcdctl, 60))["key"]
-    lease = grant(etcdctl, 60)
+    holder = clients.ok("lock", name=name, lease=grant_id(etcdctl, 60))["key"]
+    lease = grant_id(etcdctl, 60)
     waiter = clients.lockctl_bg("lock", member=1, name=name, lease=lease)
     wait_keys(etcdctl, name + "/", 2)
     waiter.signal(signal.SIGKILL)  # the client goes away: the server drops its queued key
@@ -391,7 +296,7 @@ def test_grpc_election_campaign_leader_proclaim_resign(
 ) -> None:
     name = prefix + "e"
     unknown(clients.lockctl("leader", name=name), "election: no leader")
-    lease = grant(etcdctl, 60)
+    lease = grant_id(etcdctl, 60)
     got = clients.ok("campaign", name=name, lease=lease, value="v1")
     leader = got["leader"]
     assert leader == {
@@ -438,7 +343,7 @@ def test_grpc_campaign_again_proclaims_new_value(
     target: str, clients: Clients, etcdctl: Etcdctl, prefix: str
 ) -> None:
     name = prefix + "e"
-    lease = grant(etcdctl, 60)
+    lease = grant_id(etcdctl, 60)
     first = clients.ok("campaign", name=name, lease=lease, value="a")
     same = clients.ok("campaign", name=name, lease=lease, value="a")
     assert same["leader"] == first["leader"]
@@ -455,7 +360,7 @@ def test_grpc_election_waiting_campaign_and_observe(
 ) -> None:
     name = prefix + "e"
     observer = clients.lockctl_bg("observe", member=2, name=name)
-    la, lb = grant(etcdctl, 60), grant(etcdctl, 60)
+    la, lb = grant_id(etcdctl, 60), grant_id(etcdctl, 60)
     a = clients.ok("campaign", name=name, lease=la, value="a")
     first = json.loads(observer.line())["ok"]
     assert first["kv"]["key"] == a["leader"]["key"] and first["kv"]["value"] == "a"
@@ -481,7 +386,7 @@ def test_grpc_election_waiting_campaign_and_observe(
 
     etcdctl("lease", "revoke", f"{lb:x}").check()  # the leader's lease ends: no leader
     unknown(clients.lockctl("leader", name=name), "election: no leader")
-    c = clients.ok("campaign", name=name, lease=grant(etcdctl, 60), value="c")
+    c = clients.ok("campaign", name=name, lease=grant_id(etcdctl, 60), value="c")
     last = json.loads(observer.line())["ok"]
     assert last["kv"]["key"] == c["leader"]["key"] and last["kv"]["value"] == "c"
     assert observer.silent_for()
@@ -491,8 +396,8 @@ def test_grpc_cancelled_campaign_resigns(
     target: str, clients: Clients, etcdctl: Etcdctl, prefix: str
 ) -> None:
     name = prefix + "e"
-    leader = clients.ok("campaign", name=name, lease=grant(etcdctl, 60), value="a")["leader"]
-    waiter = clients.lockctl_bg("campaign", member=1, name=name, lease=grant(etcdctl, 60))
+    leader = clients.ok("campaign", name=name, lease=grant_id(etcdctl, 60), value="a")["leader"]
+    waiter = clients.lockctl_bg("campaign", member=1, name=name, lease=grant_id(etcdctl, 60))
     wait_keys(etcdctl, name + "/", 2)
     waiter.signal(signal.SIGKILL)
     waiter.wait()
@@ -504,7 +409,7 @@ def test_etcdctl_observer_sees_grpc_campaigns(
 ) -> None:
     name = prefix + "e"
     observer = clients.etcdctl("elect", "-l", name)
-    leader = clients.ok("campaign", name=name, lease=grant(etcdctl, 60), value="x")["leader"]
+    leader = clients.ok("campaign", name=name, lease=grant_id(etcdctl, 60), value="x")["leader"]
     assert (observer.line(), observer.line()) == (leader["key"], "x")
     clients.ok("proclaim", leader=leader, value="y")
     assert (observer.line(), observer.line()) == (leader["key"], "y")
@@ -525,7 +430,7 @@ def test_grpc_lock_and_campaign_refused_without_space(
     ctl = c.ctl()
     clients = Clients(c, ctl)
     try:
-        lease = grant(ctl, 600)
+        lease = grant_id(ctl, 600)
         held = clients.ok("lock", name="/q/l", lease=lease)
         leader = clients.ok("campaign", name="/q/e", lease=lease, value="v")["leader"]
         for i in range(MAX_FILL_PUTS):

@@ -21,14 +21,13 @@ from harness.cluster import Cluster
 from harness.etcdctl import Etcdctl
 from harness.impls import _distro_binary
 from harness.local import LocalCluster
-from harness.pytest_plugin import CLUSTER_UP_TIMEOUT
+from tests.support.timeouts import CLUSTER_UP, CONVERGE
 
 QUOTA = 2_000_000
 BIG = "v" * 100_000
 MAX_FILL_PUTS = 200
 NOSPACE = "Error: etcdserver: mvcc: database space exceeded"
 ALARM_LINE = re.compile(r"^memberID:(\d+) alarm:NOSPACE $")
-DEADLINE = 30.0
 
 
 def _status(ctl: Etcdctl) -> list[dict[str, Any]]:
@@ -154,7 +153,7 @@ def test_snapshot_save_restore(target: str, cluster: Cluster, etcdctl: Etcdctl, 
                    else f'Error: data-dir "{dd}" not empty or could not be read')
         assert refusal in r.stderr
         restored.start()
-        restored.wait_healthy(timeout=CLUSTER_UP_TIMEOUT)
+        restored.wait_healthy(timeout=CLUSTER_UP)
         ctl = restored.ctl()
         got = ctl("get", prefix, "--prefix", "-w", "json").check().json()
         assert len(got.get("kvs", [])) == 19
@@ -185,7 +184,7 @@ def test_move_leader(target: str, cluster: Cluster, etcdctl: Etcdctl) -> None:
     follower = next(i for i in ids.values() if i != leader)
     res = etcdctl("move-leader", follower).check()
     assert res.stdout == f"Leadership transferred from {leader} to {follower}\n"
-    deadline = time.monotonic() + DEADLINE
+    deadline = time.monotonic() + CONVERGE
     while _ids(etcdctl)[1] != follower:
         assert time.monotonic() < deadline, "leadership did not move"
         time.sleep(0.1)

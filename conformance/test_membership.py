@@ -8,8 +8,8 @@ import time
 from conformance.util import error_line
 from harness.etcdctl import Etcdctl, Result
 from harness.local import LocalCluster
+from tests.support.timeouts import CONVERGE
 
-DEADLINE = 30.0
 ADDED = re.compile(r"^Member +([0-9a-f]+) added to cluster +([0-9a-f]+)$")  # etcdctl pads %16x
 
 
@@ -31,7 +31,7 @@ def _reconfig(ctl: Etcdctl, *args: str) -> Result:
     etcd rejects member add (voter or learner) until the leader has been connected to every
     member for a while (5 s in 3.4/3.5), so the first attempt on a fresh cluster may fail.
     """
-    deadline = time.monotonic() + DEADLINE
+    deadline = time.monotonic() + CONVERGE
     while True:
         res = ctl(*args)
         if error_line(res) != "Error: etcdserver: unhealthy cluster":
@@ -81,7 +81,7 @@ def test_member_add_update_remove(target: str, fresh_cluster: LocalCluster) -> N
     assert _list_row(c, mid) is None
     again = ctl("member", "remove", mid)
     assert again.rc != 0 and error_line(again) == "Error: etcdserver: member not found"
-    c.wait_healthy(timeout=DEADLINE)
+    c.wait_healthy(timeout=CONVERGE)
 
 
 def _id_of(c: LocalCluster, name: str) -> str:
@@ -112,7 +112,7 @@ def test_learner_join_promote_remove(target: str, fresh_cluster: LocalCluster) -
     c.join(planned, env["ETCD_INITIAL_CLUSTER"])
     learner = c.ctl([planned])
     # The learner replicates data and serves serializable reads, but not linearizable ones.
-    deadline = time.monotonic() + DEADLINE
+    deadline = time.monotonic() + CONVERGE
     while learner("get", "before-learner", "--consistency=s", "--print-value-only").stdout != "x\n":
         assert time.monotonic() < deadline, "learner never caught up"
         time.sleep(0.1)
@@ -123,7 +123,7 @@ def test_learner_join_promote_remove(target: str, fresh_cluster: LocalCluster) -
     st = c.status(planned)
     assert st is not None and st.get("isLearner") is True
 
-    deadline = time.monotonic() + DEADLINE
+    deadline = time.monotonic() + CONVERGE
     while True:
         res = ctl("member", "promote", mid)
         if res.ok:
@@ -133,10 +133,10 @@ def test_learner_join_promote_remove(target: str, fresh_cluster: LocalCluster) -
         time.sleep(0.2)
     assert re.fullmatch(rf"Member +{mid} promoted in cluster +[0-9a-f]+\n", res.stdout)
     assert _list_row(c, mid) == [mid, "started", "m4", planned.peer_url, planned.client_url, "false"]
-    c.wait_healthy(timeout=DEADLINE)
+    c.wait_healthy(timeout=CONVERGE)
     assert learner("get", "before-learner", "--print-value-only").check().stdout == "x\n"
 
     ctl("member", "remove", mid).check()
     c.forget(planned)
-    c.wait_healthy(timeout=DEADLINE)
+    c.wait_healthy(timeout=CONVERGE)
     assert len(ctl("member", "list").check().lines()) == 3

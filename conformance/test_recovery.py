@@ -28,10 +28,9 @@ from harness.cluster import Cluster, Member
 from harness.etcdctl import Etcdctl, Result
 from harness.impls import _distro_binary
 from harness.local import LocalCluster
-from harness.pytest_plugin import CLUSTER_UP_TIMEOUT
+from tests.support.timeouts import CLUSTER_UP, CONVERGE
+from tests.support.wait import wait_until
 
-DEADLINE = 30.0
-POLL = 0.1
 ADDED = re.compile(r"^Member +([0-9a-f]+) added to cluster +([0-9a-f]+)$")
 REMOVED_EXIT = "the member has been permanently removed from the cluster"
 MISMATCH_RECEIVER = "request cluster ID mismatch"
@@ -44,14 +43,6 @@ FORCED = {"3.5": "forcing restart member", "3.4": "forcing restart of member"}
 
 
 # ---- helpers -------------------------------------------------------------------------------
-
-
-def _until(cond: Callable[[], bool], what: str, timeout: float = DEADLINE) -> None:
-    """Poll `cond` until it holds; fail with `what` once `timeout` seconds have passed."""
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, f"timed out after {timeout}s waiting for {what}"
-        time.sleep(POLL)
 
 
 @dataclass
@@ -84,14 +75,14 @@ class Acked:
         """Every acknowledged write is on every member (each allowed to catch up), and a
         linearizable read through the cluster returns exactly them."""
         for m in members if members is not None else c.members:
-            _until(partial(self._holds, c, m), f"all acknowledged data on {m.name}")
+            wait_until(partial(self._holds, c, m), CONVERGE, f"all acknowledged data on {m.name}")
         assert self.on(c, (members or c.members)[0], serializable=False) == self.kvs
 
 
 def _reconfig(ctl: Etcdctl, *args: str) -> Result:
     """A membership change, retried while etcd refuses it as "unhealthy cluster" (the leader
     wants every member connected for 5 s first) or a just-changed cluster has no leader."""
-    deadline = time.monotonic() + DEADLINE
+    deadline = time.monotonic() + CONVERGE
     while True:
         res = ctl(*args)
         err = error_line(res)
@@ -150,7 +141,7 @@ def _remove_and_expect_exit(c: LocalCluster, member: Member) -> None:
     others = [m for m in c.members if m.name != member.name and c.is_running(m)]
     res = _reconfig(c.ctl(others), "member", "remove", mid).check()
     assert re.fullmatch(rf"Member +{mid} removed from cluster +[0-9a-f]+\n", res.stdout)
-    _until(lambda: not c.is_running(member), f"removed {member.name} to exit")
+    wait_until(lambda: not c.is_running(member), CONVERGE, f"removed {member.name} to exit")
     assert REMOVED_EXIT in c.log_path(member).read_text(errors="replace")
     c.forget(member)
 
@@ -184,21 +175,21 @@ def test_grow_to_five_then_shrink_to_three(
     acked.write(c.ctl(), 10, "three")
 
     m4, _ = _add(c, "m4")
-    c.wait_healthy(timeout=DEADLINE)
+    c.wait_healthy(timeout=CONVERGE)
     acked.write(c.ctl(), 5, "four")
     acked.assert_everywhere(c)
 
     voters = c.ctl()  # before m5 joins: a learner serves no RPC but status and serializable get
     m5, id5 = _add(c, "m5", learner=True)
-    _until(lambda: acked.on(c, m5) == acked.kvs, "the learner to catch up")
+    wait_until(lambda: acked.on(c, m5) == acked.kvs, CONVERGE, "the learner to catch up")
     assert next(r for r in _member_rows(voters) if r[0] == id5)[5] == "true"
-    deadline = time.monotonic() + DEADLINE
+    deadline = time.monotonic() + CONVERGE
     while not (res := voters("member", "promote", id5)).ok:
         assert "in sync with leader" in res.stderr, res.stderr
         assert time.monotonic() < deadline, "the learner was never promoted"
         time.sleep(0.2)
     assert re.fullmatch(rf"Member +{id5} promoted in cluster +[0-9a-f]+\n", res.stdout)
-    c.wait_healthy(timeout=DEADLINE)
+    c.wait_healthy(timeout=CONVERGE)
     rows = _member_rows(c.ctl())
     assert len(rows) == 5 and all(r[1] == "started" and r[5] == "false" for r in rows), rows
     acked.write(c.ctl(), 5, "five")
@@ -207,9 +198,9 @@ def test_grow_to_five_then_shrink_to_three(
     # Shrink by removing the leader and one follower: both exit on their own.
     leader = c.leader()
     _remove_and_expect_exit(c, leader)
-    c.wait_healthy(timeout=DEADLINE)
+    c.wait_healthy(timeout=CONVERGE)
     _remove_and_expect_exit(c, next(m for m in (m4, m5, *c.members) if m in c.members))
-    c.wait_healthy(timeout=DEADLINE)
+    c.wait_healthy(timeout=CONVERGE)
     assert len(_member_rows(c.ctl())) == 3
     acked.write(c.ctl(), 5, "shrunk")
     acked.assert_everywhere(c)
@@ -238,13 +229,11 @@ def test_migrate_member_by_copying_its_data_dir(
     shutil.copytree(tmp_path / "copied", c.data_dir(moved))
     c.relocate(old, moved)
     c.start_member(moved)
-    c.wait_healthy(timeout=DEADLINE)
+    c.wait_healthy(timeout=CONVERGE)
     assert _member_id(c, moved) == mid
-    _until(
-        lambda: [r for r in _member_rows(c.ctl()) if r[0] == mid]
-        == [[mid, "started", old.name, moved.peer_url, moved.client_url, "false"]],
-        "member list to show the moved member's new URLs",
-    )
+    want = [[mid, "started", old.name, moved.peer_url, moved.client_url, "false"]]
+    wait_until(lambda: [r for r in _member_rows(c.ctl()) if r[0] == mid] == want, CONVERGE,
+               "member list to show the moved member's new URLs")
     acked.write(c.ctl(), 5, "after")
     acked.assert_everywhere(c)
 
@@ -269,7 +258,7 @@ def test_replace_member_whose_disk_is_lost(
     new_id, initial = _add_at(c, lost.name, lost.peer_url)
     assert new_id != old_id
     c.join(lost, initial)
-    c.wait_healthy(timeout=DEADLINE)
+    c.wait_healthy(timeout=CONVERGE)
     assert _member_id(c, lost) == new_id
     assert sorted(r[0] for r in _member_rows(c.ctl())) == sorted(
         [*(_member_id(c, m) for m in others), new_id]
@@ -297,7 +286,7 @@ def test_quorum_loss_recovered_with_force_new_cluster(
     c.start_member(survivor, once_args=("--force-new-cluster",))
     c.forget(dead1)
     c.forget(dead2)
-    c.wait_healthy(timeout=DEADLINE)
+    c.wait_healthy(timeout=CONVERGE)
     assert FORCED[c.impl.version] in c.log_path(survivor).read_text(errors="replace")
     assert _cluster_id(c, survivor) == cid and _member_id(c, survivor) == sid
     rows = _member_rows(c.ctl())
@@ -306,21 +295,21 @@ def test_quorum_loss_recovered_with_force_new_cluster(
     acked.write(c.ctl(), 5, "alone")
 
     _add(c, "m4")
-    c.wait_healthy(timeout=DEADLINE)
+    c.wait_healthy(timeout=CONVERGE)
     _add(c, "m5")
-    c.wait_healthy(timeout=DEADLINE)
+    c.wait_healthy(timeout=CONVERGE)
     assert len(_member_rows(c.ctl())) == 3
     acked.write(c.ctl(), 5, "regrown")
     acked.assert_everywhere(c)
     # Later restarts go without the flag and keep the regrown membership.
     c.restart(survivor)
-    c.wait_healthy(timeout=DEADLINE)
+    c.wait_healthy(timeout=CONVERGE)
     assert len(_member_rows(c.ctl())) == 3
 
     # A killed member that comes back with its old data was removed by the forced restart.
     c.members.append(dead1)
     c.start_member(dead1)
-    _until(lambda: not c.is_running(dead1), "the removed old member to exit")
+    wait_until(lambda: not c.is_running(dead1), CONVERGE, "the removed old member to exit")
     assert REMOVED_EXIT in c.log_path(dead1).read_text(errors="replace")
     c.forget(dead1)
     acked.assert_everywhere(c)
@@ -365,7 +354,7 @@ def test_snapshot_restore_after_quorum_loss(
                                text=True, env=env, timeout=60, check=False)
             assert r.returncode == 0, r.stderr
         new.start()
-        new.wait_healthy(timeout=CLUSTER_UP_TIMEOUT)
+        new.wait_healthy(timeout=CLUSTER_UP)
         assert _cluster_id(new, new.members[0]) != old_cid
         assert sorted(r[2] for r in _member_rows(new.ctl())) == ["m1", "m2", "m3"]
         acked.assert_everywhere(new)
@@ -403,11 +392,12 @@ def test_cluster_token_keeps_clusters_apart(
     def a_logs() -> str:
         return "".join(a.log_path(m).read_text(errors="replace") for m in healthy)
 
-    _until(lambda: MISMATCH_RECEIVER in a.log_path(intruder).read_text(errors="replace"),
-           "the intruder to refuse cluster A's peers")
-    _until(lambda: MISMATCH_SENDER[a.impl.version] in a_logs(), "cluster A to log the refusal")
+    wait_until(lambda: MISMATCH_RECEIVER in a.log_path(intruder).read_text(errors="replace"),
+               CONVERGE, "the intruder to refuse cluster A's peers")
+    wait_until(lambda: MISMATCH_SENDER[a.impl.version] in a_logs(), CONVERGE,
+               "cluster A to log the refusal")
     # Still cluster B inside, with B's data only; A lists it as never started.
-    _until(lambda: a.status(intruder) is not None, "the intruder to serve clients")
+    wait_until(lambda: a.status(intruder) is not None, CONVERGE, "the intruder to serve clients")
     assert _cluster_id(a, intruder) == b_cid
     assert acked.on(a, intruder) == {f"{acked.prefix}in-b": "b"}
     assert [r[1] for r in _member_rows(a.ctl(healthy)) if r[0] == intruder_id] == [
@@ -416,5 +406,5 @@ def test_cluster_token_keeps_clusters_apart(
     assert f"{acked.prefix}in-b" not in acked.on(a, healthy[0], serializable=False)
     _reconfig(a.ctl(healthy), "member", "remove", intruder_id).check()
     a.forget(intruder)
-    a.wait_healthy(timeout=DEADLINE)
+    a.wait_healthy(timeout=CONVERGE)
     acked.assert_everywhere(a)

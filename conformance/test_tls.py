@@ -29,8 +29,8 @@ from harness.cluster import Member
 from harness.etcdctl import Result
 from harness.local import LocalCluster
 from harness.tlscerts import Pki, make_pki
+from tests.support.timeouts import CONVERGE
 
-DEADLINE = 30.0
 HANDSHAKE_FAILED = "authentication handshake failed"
 ADDED = re.compile(r"^Member +([0-9a-f]+) added to cluster +([0-9a-f]+)$")  # etcdctl pads %16x
 GRANTED = re.compile(r"^lease ([0-9a-f]{16}) granted with TTL\((\d+)s\)$")
@@ -153,7 +153,7 @@ def test_join_over_tls_peers(target: str, cluster_factory: Factory, tmp_path: Pa
     ctl = c.ctl()
     ctl("put", "before-join", "x").check()
     planned = c.plan_member("m4")
-    deadline = time.monotonic() + DEADLINE
+    deadline = time.monotonic() + CONVERGE
     while True:  # etcd refuses member add until its peers have been up for a few seconds
         res = ctl("member", "add", "m4", f"--peer-urls={planned.peer_url}")
         if error_line(res) != "Error: etcdserver: unhealthy cluster":
@@ -168,9 +168,9 @@ def test_join_over_tls_peers(target: str, cluster_factory: Factory, tmp_path: Pa
     c.join(planned, env["ETCD_INITIAL_CLUSTER"].strip('"'))
     joined = c.ctl([planned])
     while joined("get", "before-join", "--print-value-only").stdout != "x\n":
-        assert time.monotonic() < deadline + DEADLINE, "joined member never caught up"
+        assert time.monotonic() < deadline + CONVERGE, "joined member never caught up"
         time.sleep(0.2)
-    c.wait_healthy(timeout=DEADLINE)
+    c.wait_healthy(timeout=CONVERGE)
 
 
 def test_auto_tls(target: str, cluster_factory: Factory) -> None:
@@ -206,7 +206,7 @@ def test_https_url_without_cert_fails(target: str, tmp_path: Path) -> None:
     try:
         c.start()
         m = c.members[0]
-        deadline = time.monotonic() + DEADLINE
+        deadline = time.monotonic() + CONVERGE
         while c.is_running(m):
             assert time.monotonic() < deadline, "member with an https URL and no cert kept running"
             time.sleep(0.1)

@@ -13,19 +13,17 @@ from typing import Any
 
 import pytest
 
-from conformance.v2util import Reply, call, norm, poll
+from conformance.v2util import Reply, call, norm
 from harness.local import LocalCluster
+from tests.support.clusters import running
+from tests.support.timeouts import CONVERGE, SETTLE
+from tests.support.wait import wait_for, wait_until
 
 
 @pytest.fixture(scope="module")
 def v2(target: str) -> Iterator[LocalCluster]:
-    c = LocalCluster(target, size=3, extra_args=("--enable-v2",))
-    try:
-        c.start()
-        c.wait_healthy(timeout=60)
+    with running(target, size=3, extra_args=("--enable-v2",)) as c:
         yield c
-    finally:
-        c.stop()
 
 
 @pytest.fixture
@@ -294,9 +292,9 @@ def test_members_add_and_remove(v2: LocalCluster, url: str) -> None:
         r = call(url, "POST", "/v2/members", body=body, content_type="application/json")
         return None if r.status == 500 else r
 
-    dup = poll(lambda: post(taken), 20, "the member add to be judged")
+    dup = wait_for(lambda: post(taken), SETTLE, "the member add to be judged")
     assert dup.status == 409 and dup.doc == {"message": "membership: peerURL exists"}
-    r = poll(lambda: post(b'{"peerURLs":["http://127.0.0.1:1"]}'), 20, "the member add")
+    r = wait_for(lambda: post(b'{"peerURLs":["http://127.0.0.1:1"]}'), SETTLE, "the member add")
     assert r.status == 201, r.body
     assert r.doc["name"] == "" and r.doc["clientURLs"] == [] and \
         r.doc["peerURLs"] == ["http://127.0.0.1:1"]
@@ -307,21 +305,16 @@ def test_members_add_and_remove(v2: LocalCluster, url: str) -> None:
 
 
 def test_v2_off_by_default(target: str) -> None:
-    c = LocalCluster(target, size=1)
-    try:
-        c.start()
-        c.wait_healthy(timeout=60)
+    with running(target, size=1) as c:
         r = call(c.members[0].client_url, "GET", "/v2/keys/")
         assert r.status == 404 and r.body == b"404 page not found\n"
-    finally:
-        c.stop()
 
 
 def test_watch_sees_ttl_expiry_across_members(v2: LocalCluster, k: str) -> None:
     a, b = v2.members[0].client_url, v2.members[1].client_url
     r = call(a, "PUT", f"{k}/short", {"value": "x", "ttl": "1"})
     idx = r.doc["node"]["modifiedIndex"]
-    poll(lambda: True if call(b, "GET", f"{k}/short").status == 404 else None, 15,
-         "the key to expire on another member")
+    wait_until(lambda: call(b, "GET", f"{k}/short").status == 404, CONVERGE,
+               "the key to expire on another member")
     ev = call(b, "GET", f"{k}/short", query={"wait": "true", "waitIndex": str(idx + 1)}).doc
     assert ev["action"] == "expire"

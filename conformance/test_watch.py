@@ -26,9 +26,9 @@ from harness.cluster import Cluster
 from harness.etcdctl import Etcdctl
 from harness.impls import etcdctl_35
 from harness.local import LocalCluster
+from tests.support.timeouts import STEP
 
 T = TypeVar("T")
-STEP_TIMEOUT = 10.0
 COMPACTED = "etcdserver: mvcc: required revision has been compacted"
 
 
@@ -97,7 +97,7 @@ class Stream:
     async def progress(self) -> None:
         await self.send(rpc.WatchRequest(progress_request=rpc.WatchProgressRequest()))
 
-    async def next(self, timeout: float = STEP_TIMEOUT) -> Any:
+    async def next(self, timeout: float = STEP) -> Any:
         try:
             return await asyncio.wait_for(self.q.get(), timeout)
         except TimeoutError:

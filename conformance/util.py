@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import base64
 import re
 from typing import Any
 
 from harness.etcdctl import Result
+from tests.support.encoding import unb64
 
 _HEX_ID = re.compile(r"\b[0-9a-f]{12,16}\b")
 _TOOK = re.compile(r"took = [0-9.]+[a-zµ]+")
@@ -16,14 +16,6 @@ def error_line(res: Result) -> str:
     """The `Error: ...` line etcdctl printed (last one), or '' if none."""
     lines = [ln for ln in res.stderr.splitlines() if ln.startswith("Error:")]
     return lines[-1] if lines else ""
-
-
-def b64(s: str) -> str:
-    return base64.b64encode(s.encode()).decode()
-
-
-def unb64(s: str) -> str:
-    return base64.b64decode(s).decode()
 
 
 def kv_pairs(doc: dict[str, Any]) -> list[tuple[str, str]]:

@@ -6,8 +6,6 @@ from __future__ import annotations
 import http.client
 import json
 import re
-import time
-from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import urlencode, urlsplit
 
@@ -71,16 +69,3 @@ def norm(doc: Any) -> Any:
     if isinstance(doc, list):
         return [norm(x) for x in doc]
     return doc
-
-
-def poll(fn: Callable[[], T | None], timeout: float, what: str) -> T:
-    """Call `fn` until it returns something other than None (a bounded wait, no fixed sleeps
-    as synchronisation)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        got = fn()
-        if got is not None:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)

@@ -17,49 +17,25 @@ from harness.docker_backend import (
     COMPOSE_FILE,
     DockerCluster,
     DockerError,
-    engine_available,
     ensure_image,
     image_exists,
 )
 from harness.etcdctl import Result
 from harness.impls import IMPL_NAMES
+from tests.support.docker import docker_clusters, needs_engine
+from tests.support.timeouts import CONVERGE, DOCKER_UP
+from tests.support.wait import wait_until
 
-_NO_ENGINE = engine_available()
 pytestmark = [
-    pytest.mark.skipif(_NO_ENGINE is not None, reason=f"no Docker engine: {_NO_ENGINE}"),
+    needs_engine,
     pytest.mark.timeout(900),
 ]
-
-UP_TIMEOUT = 90.0
-
-
-def poll(cond: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.1)
-
 
 @pytest.fixture
 def docker_cluster() -> Iterator[Callable[..., DockerCluster]]:
     """Factory for healthy clusters; every cluster made is torn down and checked for leftovers."""
-    made: list[DockerCluster] = []
-
-    def make(impl: str, size: int = 3) -> DockerCluster:
-        ensure_image(impl)  # an image: target's image must exist already
-        c = DockerCluster(impl, size=size)
-        made.append(c)
-        c.start()
-        c.wait_healthy(timeout=UP_TIMEOUT)
-        return c
-
-    try:
+    with docker_clusters() as make:
         yield make
-    finally:
-        for c in made:
-            c.stop()
-            assert c.leftovers() == [], f"{c.project} left {c.leftovers()}"
 
 
 def until_ready(call: Callable[[], Result], timeout: float = 30.0) -> str:
@@ -101,17 +77,17 @@ def test_topology_survives_kill_and_catches_up(
 
     c.kill(m1)
     assert not c.is_running(m1)
-    c.wait_healthy(timeout=UP_TIMEOUT)  # the two survivors agree on a leader
+    c.wait_healthy(timeout=DOCKER_UP)  # the two survivors agree on a leader
     c.ctl([m2, m3])("put", key, "v2").check()
 
     c.start_member(m1)
-    c.wait_healthy(timeout=UP_TIMEOUT)
+    c.wait_healthy(timeout=DOCKER_UP)
 
     def caught_up() -> bool:
         res = c.ctl([m1])("get", key, "--print-value-only", "--consistency=s")
         return res.ok and res.stdout.strip() == "v2"
 
-    poll(caught_up, "the restarted member to apply the write it missed")
+    wait_until(caught_up, CONVERGE, "the restarted member to apply the write it missed")
 
 
 def test_pause_resume_restart_and_parallel_isolation(
@@ -131,10 +107,10 @@ def test_pause_resume_restart_and_parallel_isolation(
     others = [m for m in a.members if m != follower]
     a.ctl(others)("put", "/paused", "1").check()
     a.resume(follower)
-    poll(lambda: a.status(follower) is not None, "the resumed member to answer")
+    wait_until(lambda: a.status(follower) is not None, CONVERGE, "the resumed member to answer")
 
     a.restart(others[0])
-    a.wait_healthy(timeout=UP_TIMEOUT)
+    a.wait_healthy(timeout=DOCKER_UP)
     assert a.ctl([others[0]])("get", "/paused", "--print-value-only",
                                "--consistency=s").check().stdout.strip() == "1"
 
@@ -147,7 +123,7 @@ def test_join_and_forget_member(docker_cluster: Callable[..., DockerCluster]) ->
     initial = next(line.split("=", 1)[1].strip('"') for line in out.splitlines()
                    if line.startswith("ETCD_INITIAL_CLUSTER="))
     c.join(new, initial)
-    c.wait_healthy(timeout=UP_TIMEOUT)
+    c.wait_healthy(timeout=DOCKER_UP)
     rows = member_table(c, c.members[0])
     assert len(rows) == 4 and all(r[1] == "started" for r in rows), rows
     c.ctl([new])("put", "/joined", "yes").check()
@@ -156,7 +132,7 @@ def test_join_and_forget_member(docker_cluster: Callable[..., DockerCluster]) ->
     until_ready(lambda: c.ctl(c.members[:3])("member", "remove", member_id))
     c.forget(new)
     assert [m.name for m in c.members] == ["node1", "node2", "node3"]
-    c.wait_healthy(timeout=UP_TIMEOUT)
+    c.wait_healthy(timeout=DOCKER_UP)
 
 
 def test_member_that_exits_is_reported_and_cleaned_up() -> None:

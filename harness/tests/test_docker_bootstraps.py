@@ -27,18 +27,15 @@ from harness.docker_backend import (
     DNS_DOMAIN,
     FIRST_HOST,
     DockerCluster,
-    engine_available,
-    ensure_image,
 )
 from harness.docker_control import ExecResult
+from tests.support.docker import docker_clusters, needs_engine
 
-_NO_ENGINE = engine_available()
 pytestmark = [
-    pytest.mark.skipif(_NO_ENGINE is not None, reason=f"no Docker engine: {_NO_ENGINE}"),
+    needs_engine,
     pytest.mark.timeout(600),
 ]
 
-UP_TIMEOUT = 90.0
 IMPLS = ("petcd", "etcd-3.5")
 # (members, bootstrap, discovery service): every bootstrap for both implementations; the
 # discovery service is the other implementation, plus an all-petcd discovery cluster.
@@ -57,19 +54,9 @@ def _case_id(case: tuple[str, str, str]) -> str:
 def cluster(request: pytest.FixtureRequest) -> Iterator[DockerCluster]:
     """A healthy cluster of one case; removed (and checked for leftovers) afterwards."""
     impl, bootstrap, disc = request.param
-    ensure_image(impl)
-    if bootstrap == "discovery":
-        ensure_image(disc)
-    if bootstrap == "dns":
-        ensure_image("dnsmasq")
-    c = DockerCluster(impl, bootstrap=bootstrap, discovery_impl=disc)
-    try:
-        c.start()
-        c.wait_healthy(timeout=UP_TIMEOUT)
-        yield c
-    finally:
-        c.stop()
-        assert c.leftovers() == [], f"{c.project} left {c.leftovers()}"
+    images = (disc,) if bootstrap == "discovery" else ("dnsmasq",) if bootstrap == "dns" else ()
+    with docker_clusters() as make:
+        yield make(impl, images=images, bootstrap=bootstrap, discovery_impl=disc)
 
 
 def member_rows(c: DockerCluster, via: Member) -> list[list[str]]:

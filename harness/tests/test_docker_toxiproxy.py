@@ -16,51 +16,35 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from harness.cluster import Member
-from harness.docker_backend import DockerCluster, engine_available, ensure_image
+from harness.docker_backend import DockerCluster
 from harness.docker_control import ExecResult
 from harness.etcdctl import Etcdctl
 from harness.impls import etcdctl_35
+from tests.support.docker import docker_clusters, needs_engine
+from tests.support.timeouts import CONVERGE, DOCKER_UP
+from tests.support.wait import wait_until
 
-_NO_ENGINE = engine_available()
 pytestmark = [
-    pytest.mark.skipif(_NO_ENGINE is not None, reason=f"no Docker engine: {_NO_ENGINE}"),
+    needs_engine,
     pytest.mark.timeout(600),
 ]
 
 IMPLS = ["petcd", "etcd-3.5"]
-UP_TIMEOUT = 90.0
 LATENCY_MS = 200
 PUTS = 7  # per median
-
-
-def poll(cond: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.1)
 
 
 @pytest.fixture
 def proxied() -> Iterator[Callable[[str], DockerCluster]]:
     """Factory for healthy proxied clusters; each one is torn down and checked for leftovers."""
-    made: list[DockerCluster] = []
+    with docker_clusters() as make:
+        yield lambda impl: make(impl, images=("toxiproxy",), proxied=True)
 
-    def make(impl: str) -> DockerCluster:
-        ensure_image(impl)
-        ensure_image("toxiproxy")
-        c = DockerCluster(impl, proxied=True)
-        made.append(c)
-        c.start()
-        c.wait_healthy(timeout=UP_TIMEOUT)
-        return c
 
-    try:
-        yield make
-    finally:
-        for c in made:
-            c.stop()
-            assert c.leftovers() == [], f"{c.project} left {c.leftovers()}"
+def _serializable_value(c: DockerCluster, m: Member, key: str) -> str:
+    """`key`'s value as `m` alone serves it."""
+    res = c.ctl([m])("get", key, "--print-value-only", "--consistency=s")
+    return res.stdout.strip()
 
 
 def median_put_seconds(c: DockerCluster, via: Member, key: str) -> float:
@@ -119,7 +103,8 @@ def test_peer_latency_slows_puts_and_removal_restores(
         restored.append(median_put_seconds(c, m1, key))
         return restored[-1] < base + 0.100
 
-    poll(fast_again, f"puts as fast as before (base {base:.3f}s, seen {restored})")
+    wait_until(fast_again, CONVERGE,
+               f"puts as fast as before (base {base:.3f}s, seen {restored})")
     assert restored[-1] < slow - 0.150
     print(f"{impl}: median put {base:.3f}s, with {LATENCY_MS}ms on every peer link {slow:.3f}s, "
           f"after removing it {restored[-1]:.3f}s")
@@ -133,8 +118,8 @@ def test_isolated_member_loses_leader_while_others_serve(
     m1, m2, m3 = c.members
     key = f"/iso/{uuid.uuid4().hex[:8]}"
     c.ctl([m1])("put", key, "before").check()
-    poll(lambda: c.ctl([m1])("get", key, "--print-value-only",
-                             "--consistency=s").stdout.strip() == "before", "node1 to apply")
+    wait_until(lambda: _serializable_value(c, m1, key) == "before", CONVERGE,
+               "node1 to apply")
 
     c.isolate(m1)
     assert not any(link.enabled for link in c.peer_links(m1))
@@ -142,7 +127,7 @@ def test_isolated_member_loses_leader_while_others_serve(
 
     # node1 learns it has no leader (a leader steps down without a quorum; a follower's
     # election timer fires and it stays a candidate)...
-    poll(lambda: not has_leader(c, m1), "node1 to report no leader", timeout=30)
+    wait_until(lambda: not has_leader(c, m1), CONVERGE, "node1 to report no leader")
     st = c.status(m1)
     assert st is not None and "etcdserver: no leader" in st.get("errors", []), st
     # ...a serializable read is still answered from its own state, a linearizable one is not.
@@ -158,10 +143,9 @@ def test_isolated_member_loses_leader_while_others_serve(
     assert res.stdout.strip() == "before", "an isolated member must not see the new write"
 
     c.heal()
-    c.wait_healthy(timeout=UP_TIMEOUT)
-    poll(lambda: c.ctl([m1])("get", key, "--print-value-only",
-                             "--consistency=s").stdout.strip() == "during",
-         "node1 to catch up after the heal")
+    c.wait_healthy(timeout=DOCKER_UP)
+    wait_until(lambda: _serializable_value(c, m1, key) == "during", CONVERGE,
+               "node1 to catch up after the heal")
     assert c.ctl([m1])("get", key, "--print-value-only").check().stdout.strip() == "during"
 
 
@@ -183,10 +167,9 @@ def test_compose_kill_node1_then_restart_catches_up(
     c.ctl([m2])("put", key, "v2").check()
 
     c.start_member(m1)
-    c.wait_healthy(timeout=UP_TIMEOUT)
-    poll(lambda: c.ctl([m1])("get", key, "--print-value-only",
-                             "--consistency=s").stdout.strip() == "v2",
-         "the restarted node1 to apply what it missed")
+    c.wait_healthy(timeout=DOCKER_UP)
+    wait_until(lambda: _serializable_value(c, m1, key) == "v2", CONVERGE,
+               "the restarted node1 to apply what it missed")
     res = c.ctl([m1])("get", f"{key}/", "--prefix", "--keys-only", "--consistency=s").check()
     assert len([k for k in res.lines() if k]) == 20, res.stdout
 

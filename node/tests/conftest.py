@@ -7,27 +7,18 @@ from collections.abc import Iterator
 import pytest
 
 from harness.local import LocalCluster
-
-UP_TIMEOUT = 60.0
-
-
-def _running(size: int) -> Iterator[LocalCluster]:
-    c = LocalCluster("petcd", size=size)
-    try:
-        c.start()
-        c.wait_healthy(timeout=UP_TIMEOUT)
-        yield c
-    finally:
-        c.stop()
+from tests.support.clusters import running
 
 
 @pytest.fixture
 def cluster() -> Iterator[LocalCluster]:
     """A fresh, healthy 3-member petcd cluster."""
-    yield from _running(3)
+    with running("petcd", size=3) as c:
+        yield c
 
 
 @pytest.fixture
 def member() -> Iterator[LocalCluster]:
     """A fresh, healthy one-member petcd cluster."""
-    yield from _running(1)
+    with running("petcd", size=1) as c:
+        yield c

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +13,8 @@ from petcd.goflag import parse_urls_map
 
 from harness.impls import etcdctl_35, get_impl
 from harness.ports import free_port
+from tests.support.timeouts import CONVERGE
+from tests.support.wait import wait_until
 
 ETCD = get_impl("etcd-3.5")
 
@@ -41,15 +42,6 @@ def test_url_order_does_not_matter_and_hex_round_trips() -> None:
     for bad in ("", "xyz", "-1", "1" * 17):
         with pytest.raises(ValueError):
             ids.parse_id(bad)
-
-
-def _wait(cond: object, what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if callable(cond) and cond():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture
@@ -116,7 +108,7 @@ def test_ids_match_real_etcd_cluster(etcd_cluster: tuple[str, str, list[str]]) -
         out.update(doc)
         return True
 
-    _wait(member_list, "etcd member list")
+    wait_until(member_list, CONVERGE, "etcd member list")
     got = {m["name"]: m["ID"] for m in out["members"]}  # type: ignore[attr-defined]
     want = ids.initial_member_ids(parse_urls_map(initial), token)
     assert got == want

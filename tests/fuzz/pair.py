@@ -29,10 +29,10 @@ from petcd.api.etcdserverpb import rpc_pb2 as pb
 from harness.local import LocalCluster
 from tests.fuzz.execute import TIMEOUT, Server, rpc_error
 from tests.fuzz.model import KNOWN, Op, weight
+from tests.support.timeouts import CLUSTER_UP
 
 IMPLS = ("petcd", "etcd-3.5")
 EXTRA_ARGS = ("--enable-v2",)
-UP_TIMEOUT = 60.0
 
 
 class Divergence(AssertionError):
@@ -64,7 +64,7 @@ class Pair:
             self.clusters[name] = c
             c.start()
         for c in self.clusters.values():
-            c.wait_healthy(timeout=UP_TIMEOUT)
+            c.wait_healthy(timeout=CLUSTER_UP)
         self.dirty = False
         self.compacted = False
 

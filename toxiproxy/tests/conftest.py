@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from tests.support.wait import wait_until
 from toxiproxy_testlib import (
     HOST,
     PACKAGE_ROOT,
@@ -18,7 +19,6 @@ from toxiproxy_testlib import (
     ToxiproxyProcess,
     can_connect,
     free_port,
-    wait_until,
 )
 
 toxiproxy = pytest.importorskip("toxiproxy", reason="needs the toxiproxy-python client")

@@ -355,7 +355,8 @@ def test_config_file_populates_at_start(tmp_path: Any, echo: EchoServer) -> None
     import subprocess
     import sys
 
-    from toxiproxy_testlib import HOST, PACKAGE_ROOT, free_port, wait_until
+    from tests.support.wait import wait_until
+    from toxiproxy_testlib import HOST, PACKAGE_ROOT, free_port
 
     config = tmp_path / "proxies.json"
     config.write_text(

@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 import pytest
+from tests.support.wait import wait_until
 from toxiproxy_testlib import (
     EchoServer,
     can_connect,
@@ -19,7 +20,6 @@ from toxiproxy_testlib import (
     listen_port,
     recv_exactly,
     recv_until_eof,
-    wait_until,
 )
 
 

@@ -1,7 +1,7 @@
 """Helpers for the toxiproxy_server tests: polling, sockets, a threaded echo server.
 
 Everything listens on and connects to 127.0.0.1 only. Waiting is done by
-polling conditions with deadlines, never by fixed sleeps.
+polling conditions with deadlines (`tests.support.wait`), never by fixed sleeps.
 """
 
 from __future__ import annotations
@@ -10,13 +10,9 @@ import contextlib
 import socket
 import subprocess
 import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 HOST = "127.0.0.1"
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
@@ -32,15 +28,6 @@ class ToxiproxyProcess:
     @property
     def url(self) -> str:
         return f"http://{HOST}:{self.port}"
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
-    """Poll ``condition`` until it is true; fail the test after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what or condition}")
-        time.sleep(0.01)
 
 
 def free_port() -> int:

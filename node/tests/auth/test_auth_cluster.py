@@ -7,11 +7,11 @@ The cross-target checks live in `conformance/test_auth.py`; these need process c
 
 from __future__ import annotations
 
-import time
-
+from harness.etcdctl import Etcdctl, Result
 from harness.local import LocalCluster
+from tests.support.timeouts import CLUSTER_UP
+from tests.support.wait import wait_for
 
-UP_TIMEOUT = 60.0
 ROOT = ("--user", "root:rootpw")
 ALICE = ("--user", "alice:apw")
 
@@ -45,12 +45,14 @@ def test_auth_state_replicated_and_durable(cluster: LocalCluster) -> None:
     for m in c.members:
         c.start_member(m)
     # (not wait_healthy: `endpoint health` without a user fails once auth is on, as on etcd)
-    deadline = time.monotonic() + UP_TIMEOUT
     for m in c.members:
         ctl = c.ctl([m])
-        while not (res := ctl("auth", "status", *ROOT)).ok:
-            assert time.monotonic() < deadline, res.stderr
-            time.sleep(0.2)
+
+        def auth_status(ctl: Etcdctl = ctl) -> Result | None:
+            res = ctl("auth", "status", *ROOT)
+            return res if res.ok else None
+
+        res = wait_for(auth_status, CLUSTER_UP, f"{m.name} to serve `auth status` after restart")
         assert res.stdout == status
         assert (
             ctl("get", "/p/k", "--print-value-only", *ALICE).check().stdout

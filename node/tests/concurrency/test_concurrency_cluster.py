@@ -4,29 +4,29 @@ that outlive a leader kill, and a holder's key released by lease expiry under a 
 
 The gRPC services are driven by `lockctl.py` in subprocesses (never import petcd's stubs
 here: this process may share pytest with aetcd). The same behaviour without faults is checked
-against etcd in `conformance/test_lock_election.py`, whose process helpers are reused.
+against etcd in `conformance/test_lock_election.py`; both drive processes with
+`tests.support.procs`.
 """
 
 from __future__ import annotations
 
 import json
 import signal
-import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
+from functools import partial
 from typing import Any
 
 import pytest
 
-from conformance.test_lock_election import Proc
 from harness.cluster import Member
 from harness.etcdctl import Etcdctl
 from harness.local import LocalCluster
+from tests.support.clusters import agreed_leader
+from tests.support.leases import grant_id
+from tests.support.procs import Proc, ok_response, start_lockctl
+from tests.support.timeouts import CONVERGE
+from tests.support.wait import wait_until
 
-UP_TIMEOUT = 60.0
-DEADLINE = 30.0
-LOCKCTL = Path(__file__).resolve().with_name("lockctl.py")
 WAITERS = 4
 
 
@@ -37,16 +37,12 @@ class Runner:
         self.procs: list[Proc] = []
 
     def start(self, member: Member, op: str, **args: Any) -> Proc:
-        endpoint = member.client_url.split("://", 1)[-1]
-        proc = Proc([sys.executable, str(LOCKCTL), endpoint, op, json.dumps(args)])
+        proc = start_lockctl(member.client_url, op, **args)
         self.procs.append(proc)
         return proc
 
     def ok(self, member: Member, op: str, **args: Any) -> dict[str, Any]:
-        doc = json.loads(self.start(member, op, **args).line(DEADLINE))
-        assert "ok" in doc, doc
-        resp: dict[str, Any] = doc["ok"]
-        return resp
+        return ok_response(json.loads(self.start(member, op, **args).line(CONVERGE)))
 
     def close(self) -> None:
         for p in self.procs:
@@ -62,45 +58,29 @@ def run() -> Iterator[Runner]:
         r.close()
 
 
-def grant(ctl: Etcdctl, ttl: int) -> int:
-    return int(ctl("lease", "grant", str(ttl)).check().stdout.split()[1], 16)
-
-
 def count_keys(ctl: Etcdctl, pfx: str) -> int:
     res = ctl("get", pfx, "--prefix", "--keys-only", "-w", "json").check()
     return int(res.json().get("count", 0))
 
 
-def poll(what: str, cond: Any, deadline: float = DEADLINE) -> None:
-    end = time.monotonic() + deadline
-    while not cond():
-        assert time.monotonic() < end, f"timed out waiting for {what}"
-        time.sleep(0.1)
-
-
-def survivors_leader(c: LocalCluster, among: list[Member]) -> Member:
-    end = time.monotonic() + DEADLINE
-    while True:
-        try:
-            return c.leader(timeout=max(end - time.monotonic(), 0.1), among=among)
-        except KeyError:
-            assert time.monotonic() < end, "no agreed leader"
-            time.sleep(0.2)
+def _has_keys(ctl: Etcdctl, pfx: str, n: int) -> bool:
+    return count_keys(ctl, pfx) == n
 
 
 def test_waiters_on_every_member_acquire_in_queue_order(cluster: LocalCluster, run: Runner) -> None:
     ctl = cluster.ctl()
     name = "/q/lock"
-    holder = run.ok(cluster.members[0], "lock", name=name, lease=grant(ctl, 60))
+    holder = run.ok(cluster.members[0], "lock", name=name, lease=grant_id(ctl, 60))
     waiters: list[tuple[int, Proc]] = []
     for i in range(WAITERS):
-        lease = grant(ctl, 60)
+        lease = grant_id(ctl, 60)
         waiters.append((lease, run.start(cluster.members[i % 3], "lock", name=name, lease=lease)))
         # queue them one after the other, so their create revisions give the expected order
-        poll(f"waiter {i} queued", lambda n=i + 2: count_keys(ctl, name + "/") == n)
+        # the holder's key, the earlier waiters' and this one's
+        wait_until(partial(_has_keys, ctl, name + "/", i + 2), CONVERGE, f"waiter {i} queued")
     run.ok(cluster.members[1], "unlock", key=holder["key"])
     for i, (lease, proc) in enumerate(waiters):
-        got = json.loads(proc.line(DEADLINE))["ok"]
+        got = json.loads(proc.line(CONVERGE))["ok"]
         assert got["key"] == f"{name}/{lease:x}", (i, got)
         for _, later in waiters[i + 1 :]:
             assert later.silent_for(0.2)
@@ -117,21 +97,21 @@ def test_follower_waiter_and_observer_outlive_leader_kill(
     f1, f2 = survivors
     sctl = c.ctl(survivors)
     name = "/k/elect"
-    leader = run.ok(f1, "campaign", name=name, lease=grant(sctl, 60), value="a")["leader"]
+    leader = run.ok(f1, "campaign", name=name, lease=grant_id(sctl, 60), value="a")["leader"]
     observer = run.start(f2, "observe", name=name)
-    assert json.loads(observer.line(DEADLINE))["ok"]["kv"]["value"] == "a"
+    assert json.loads(observer.line(CONVERGE))["ok"]["kv"]["value"] == "a"
     lock_name = "/k/lock"
-    held = run.ok(f1, "lock", name=lock_name, lease=grant(sctl, 60))
-    waiter_lease = grant(sctl, 60)
+    held = run.ok(f1, "lock", name=lock_name, lease=grant_id(sctl, 60))
+    waiter_lease = grant_id(sctl, 60)
     waiter = run.start(f2, "lock", name=lock_name, lease=waiter_lease)
-    poll("the waiter queued", lambda: count_keys(sctl, lock_name + "/") == 2)
+    wait_until(lambda: count_keys(sctl, lock_name + "/") == 2, CONVERGE, "the waiter queued")
 
     c.kill(old)
-    survivors_leader(c, survivors)
+    agreed_leader(c, survivors)
     run.ok(f1, "proclaim", leader=leader, value="b")
-    assert json.loads(observer.line(DEADLINE))["ok"]["kv"]["value"] == "b"
+    assert json.loads(observer.line(CONVERGE))["ok"]["kv"]["value"] == "b"
     run.ok(f1, "unlock", key=held["key"])
-    got = json.loads(waiter.line(DEADLINE))["ok"]
+    got = json.loads(waiter.line(CONVERGE))["ok"]
     assert got["key"] == f"{lock_name}/{waiter_lease:x}"
     run.ok(f2, "resign", leader=leader)
     observer.signal(signal.SIGKILL)
@@ -143,13 +123,13 @@ def test_holder_lease_expires_under_new_leader(cluster: LocalCluster, run: Runne
     survivors = [m for m in c.members if m != old]
     sctl = c.ctl(survivors)
     name = "/x/lock"
-    run.ok(survivors[0], "lock", name=name, lease=grant(sctl, 3))
-    waiter_lease = grant(sctl, 600)
+    run.ok(survivors[0], "lock", name=name, lease=grant_id(sctl, 3))
+    waiter_lease = grant_id(sctl, 600)
     waiter = run.start(survivors[1], "lock", name=name, lease=waiter_lease)
-    poll("the waiter queued", lambda: count_keys(sctl, name + "/") == 2)
+    wait_until(lambda: count_keys(sctl, name + "/") == 2, CONVERGE, "the waiter queued")
     c.kill(old)
-    survivors_leader(c, survivors)
+    agreed_leader(c, survivors)
     # the new leader's lessor expires the holder's 3s lease; the waiter gets the lock
-    got = json.loads(waiter.line(DEADLINE))["ok"]
+    got = json.loads(waiter.line(CONVERGE))["ok"]
     assert got["key"] == f"{name}/{waiter_lease:x}"
     assert count_keys(sctl, name + "/") == 1

@@ -23,7 +23,7 @@ async def run(
     target: str, seconds: float, inflight: int, value: bytes, op: str
 ) -> tuple[float, float, float]:
     async with grpc.aio.insecure_channel(target) as ch:
-        kv = pb_grpc.KVStub(ch)
+        kv = pb_grpc.KVStub(ch)  # type: ignore[no-untyped-call]  # generated, unannotated
         await kv.Put(pb.PutRequest(key=b"warm", value=b"x"))
         lat: list[float] = []
         stop_at = time.perf_counter() + seconds

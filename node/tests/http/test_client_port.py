@@ -12,12 +12,12 @@ import pytest
 
 from harness import ports
 from harness.local import LocalCluster
-
-UP_TIMEOUT = 60.0
+from tests.support.timeouts import CLUSTER_UP
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[tuple[LocalCluster, int]]:
+def metrics_cluster() -> Iterator[tuple[LocalCluster, int]]:
+    """3 members, m1 with --listen-metrics-urls: (cluster, metrics port)."""
     mport = ports.free_port()
     c = LocalCluster("petcd", size=3,
                      extra_args=(f"--listen-metrics-urls=http://127.0.0.1:{mport}",))
@@ -28,7 +28,7 @@ def cluster() -> Iterator[tuple[LocalCluster, int]]:
         c.start_member(c.members[2])
         c.extra_args = (f"--listen-metrics-urls=http://127.0.0.1:{mport}",)
         c.start_member(c.members[0])
-        c.wait_healthy(timeout=UP_TIMEOUT)
+        c.wait_healthy(timeout=CLUSTER_UP)
         yield c, mport
     finally:
         c.stop()
@@ -62,8 +62,8 @@ def _recv_responses(sock: socket.socket, n: int) -> list[tuple[str, bytes]]:
     return out
 
 
-def test_keep_alive_and_pipelining(cluster: tuple[LocalCluster, int]) -> None:
-    c, _ = cluster
+def test_keep_alive_and_pipelining(metrics_cluster: tuple[LocalCluster, int]) -> None:
+    c, _ = metrics_cluster
     with socket.create_connection(_addr(c.members[0].client_url)) as s:
         body = b'{"key":"cGlwZQ==","value":"MQ=="}'
         s.sendall(
@@ -79,9 +79,9 @@ def test_keep_alive_and_pipelining(cluster: tuple[LocalCluster, int]) -> None:
 
 
 def test_malformed_request_gets_400_and_port_keeps_serving(
-    cluster: tuple[LocalCluster, int],
+    metrics_cluster: tuple[LocalCluster, int],
 ) -> None:
-    c, _ = cluster
+    c, _ = metrics_cluster
     addr = _addr(c.members[0].client_url)
     with socket.create_connection(addr) as s:
         s.sendall(b"NONSENSE\r\n\r\n")
@@ -99,8 +99,8 @@ def test_malformed_request_gets_400_and_port_keeps_serving(
     assert ctl("get", "after", "--print-value-only").check().stdout == "garbage\n"
 
 
-def test_metrics_listener_serves_http_only(cluster: tuple[LocalCluster, int]) -> None:
-    _, mport = cluster
+def test_metrics_listener_serves_http_only(metrics_cluster: tuple[LocalCluster, int]) -> None:
+    _, mport = metrics_cluster
     with socket.create_connection(("127.0.0.1", mport)) as s:
         s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\nGET /v3/kv/range HTTP/1.1\r\n\r\n")
         got = _recv_responses(s, 2)

@@ -4,39 +4,20 @@ the Lock/Election services make as the caller through `concurrency.REQUEST_GUARD
 
 from __future__ import annotations
 
-import base64
-import http.client
 import json
-from typing import Any
-from urllib.parse import urlsplit
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from harness.local import LocalCluster
+from tests.support.encoding import b64
+from tests.support.http import post_json, request
 
-UP_TIMEOUT = 60.0
 ALICE = ("--user", "alice:apw")
 DENIED = "Error: etcdserver: permission denied"
 
 
-def _b64(s: str) -> str:
-    return base64.b64encode(s.encode()).decode()
-
-
-def _request(url: str, method: str, path: str, body: str = "",
-             headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
-    p = urlsplit(url)
-    conn = http.client.HTTPConnection(p.hostname or "127.0.0.1", p.port, timeout=15)
-    try:
-        conn.request(method, path, body=body, headers=headers or {})
-        r = conn.getresponse()
-        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
-    finally:
-        conn.close()
-
-
 def _handled(url: str, method: str) -> float:
-    _, _, body = _request(url, "GET", "/metrics")
+    _, _, body = request(url, "GET", "/metrics")
     for fam in text_string_to_metric_families(body.decode()):
         if fam.name == "grpc_server_handled":
             for s in fam.samples:
@@ -49,27 +30,21 @@ def test_gateway_calls_are_grpc_calls(member: LocalCluster) -> None:
     url = member.members[0].client_url
     before = _handled(url, "LeaseLeases")
     for _ in range(3):
-        status, _, _ = _request(url, "POST", "/v3/kv/lease/leases", "{}")
+        status, _, _ = request(url, "POST", "/v3/kv/lease/leases", "{}")
         assert status == 200
     assert _handled(url, "LeaseLeases") - before == 3
 
 
 def test_v3beta_prefix_and_cors_preflight(member: LocalCluster) -> None:
     url = member.members[0].client_url
-    body = json.dumps({"key": _b64("beta"), "value": _b64("1")})
-    status, _, _ = _request(url, "POST", "/v3beta/kv/put", body)
+    body = json.dumps({"key": b64("beta"), "value": b64("1")})
+    status, _, _ = request(url, "POST", "/v3beta/kv/put", body)
     assert status == 200
-    status, _, got = _request(url, "POST", "/v3/kv/range", json.dumps({"key": _b64("beta")}))
-    assert status == 200 and json.loads(got)["kvs"][0]["value"] == _b64("1")
-    status, headers, got = _request(url, "OPTIONS", "/v3/kv/put")
+    status, _, got = request(url, "POST", "/v3/kv/range", json.dumps({"key": b64("beta")}))
+    assert status == 200 and json.loads(got)["kvs"][0]["value"] == b64("1")
+    status, headers, got = request(url, "OPTIONS", "/v3/kv/put")
     assert (status, got) == (200, b"")
     assert headers["access-control-allow-headers"] == "accept, content-type, authorization"
-
-
-def _post(url: str, path: str, doc: dict[str, Any], token: str = "") -> tuple[int, Any]:
-    status, _, body = _request(url, "POST", path, json.dumps(doc),
-                               {"Authorization": token} if token else {})
-    return status, json.loads(body)
 
 
 def test_lock_and_election_check_the_caller(member: LocalCluster) -> None:
@@ -93,17 +68,17 @@ def test_lock_and_election_check_the_caller(member: LocalCluster) -> None:
     assert res.rc == 0 and res.stdout == "held\n", res.stderr
     # The gateway gets the same answers (code Unknown, as etcd's in-process client gives).
     url = member.members[0].client_url
-    status, auth = _post(url, "/v3/auth/authenticate", {"name": "alice", "password": "apw"})
+    status, auth = post_json(url, "/v3/auth/authenticate", {"name": "alice", "password": "apw"})
     token = auth["token"]
     msg = "etcdserver: permission denied"
-    assert _post(url, "/v3/election/campaign", {"name": _b64("/x/e")}, token) == (
+    assert post_json(url, "/v3/election/campaign", {"name": b64("/x/e")}, token) == (
         500, {"error": msg, "code": 2, "message": msg})
-    assert _post(url, "/v3/election/leader", {"name": _b64("/x/e")}, token) == (
+    assert post_json(url, "/v3/election/leader", {"name": b64("/x/e")}, token) == (
         500, {"error": msg, "code": 2, "message": msg})
-    status, camp = _post(url, "/v3/election/campaign", {"name": _b64("/p/e")}, token)
+    status, camp = post_json(url, "/v3/election/campaign", {"name": b64("/p/e")}, token)
     assert status == 200
-    status, _ = _post(url, "/v3/election/resign", {"leader": camp["leader"]}, token)
+    status, _ = post_json(url, "/v3/election/resign", {"leader": camp["leader"]}, token)
     assert status == 200
     bad = "etcdserver: invalid auth token"
-    assert _post(url, "/v3/lock/lock", {"name": _b64("/p/l")}, "junk") == (
+    assert post_json(url, "/v3/lock/lock", {"name": b64("/p/l")}, "junk") == (
         500, {"error": bad, "code": 2, "message": bad})

@@ -8,39 +8,11 @@ The cluster-wide conformance checks (the same tests against etcd) live in
 
 from __future__ import annotations
 
-import re
-import time
-from collections.abc import Callable
-
-from harness.cluster import Member
-from harness.etcdctl import Etcdctl
 from harness.local import LocalCluster
-
-UP_TIMEOUT = 60.0
-DEADLINE = 30.0
-_GRANTED = re.compile(r"^lease ([0-9a-f]{16}) granted with TTL\((\d+)s\)$")
-_TTL = re.compile(
-    r"^lease ([0-9a-f]{16}) granted with TTL\((\d+)s\), remaining\((\d+)s\)"
-    r"(?:, attached keys\(\[(.*)\]\))?$"
-)
-
-
-def grant(ctl: Etcdctl, ttl: int) -> str:
-    out = ctl("lease", "grant", str(ttl)).check().stdout.rstrip("\n")
-    m = _GRANTED.match(out)
-    assert m, out
-    return m.group(1)
-
-
-def leader_among(c: LocalCluster, members: list[Member]) -> Member:
-    """The agreed leader of `members`, tolerating statuses without a leader yet."""
-    deadline = time.monotonic() + DEADLINE
-    while True:
-        try:
-            return c.leader(timeout=max(deadline - time.monotonic(), 0.1), among=members)
-        except KeyError:
-            assert time.monotonic() < deadline, "no agreed leader"
-            time.sleep(0.2)
+from tests.support.clusters import agreed_leader
+from tests.support.leases import TIME_TO_LIVE, grant
+from tests.support.timeouts import CLUSTER_UP, CONVERGE
+from tests.support.wait import wait_until
 
 
 def restart_all(c: LocalCluster) -> None:
@@ -48,14 +20,7 @@ def restart_all(c: LocalCluster) -> None:
         c.stop_member(m)
     for m in c.members:
         c.start_member(m)
-    c.wait_healthy(timeout=UP_TIMEOUT)
-
-
-def poll(what: str, cond: Callable[[], bool], deadline: float = DEADLINE) -> None:
-    end = time.monotonic() + deadline
-    while not cond():
-        assert time.monotonic() < end, f"timed out waiting for {what}"
-        time.sleep(0.2)
+    c.wait_healthy(timeout=CLUSTER_UP)
 
 
 def test_lease_and_attachments_survive_full_restart(cluster: LocalCluster) -> None:
@@ -67,12 +32,13 @@ def test_lease_and_attachments_survive_full_restart(cluster: LocalCluster) -> No
     ctl("put", "/r/b", "3").check()  # detached again
     restart_all(cluster)
     out = ctl("lease", "timetolive", "--keys", lid).check().stdout.rstrip("\n")
-    m = _TTL.match(out)
+    m = TIME_TO_LIVE.match(out)
     assert m and m.group(2) == "600" and m.group(4) == "/r/a", out
     ctl("lease", "revoke", lid).check()
     assert ctl("get", "/r/", "--prefix", "--keys-only").check().stdout.split() == ["/r/b"]
     # the 2s lease expires after the new leader's promotion
-    poll("the short lease to expire", lambda: short not in ctl("lease", "list").check().stdout)
+    wait_until(lambda: short not in ctl("lease", "list").check().stdout, CONVERGE,
+               "the short lease to expire")
 
 
 def test_revoke_gives_identical_history_everywhere(cluster: LocalCluster) -> None:
@@ -92,7 +58,7 @@ def test_revoke_gives_identical_history_everywhere(cluster: LocalCluster) -> Non
             out.add(res.json()[0]["HashKV"]["hash"])
         return out
 
-    poll("every member at the revoke's revision", lambda: hashes() is not None)
+    wait_until(lambda: hashes() is not None, CONVERGE, "every member at the revoke's revision")
     got = hashes()
     assert got is not None and len(got) == 1, got
     for m in cluster.members:
@@ -106,7 +72,7 @@ def test_expiry_after_full_restart(cluster: LocalCluster) -> None:
     ctl("put", "/x/k", "v", f"--lease={lid}").check()
     restart_all(cluster)
     # the new leader promotes its lessor; the lease expires some seconds later
-    poll("the key to expire", lambda: ctl("get", "/x/k").check().stdout == "")
+    wait_until(lambda: ctl("get", "/x/k").check().stdout == "", CONVERGE, "the key to expire")
     assert ctl("lease", "timetolive", lid).check().stdout == f"lease {lid} already expired\n"
 
 
@@ -116,14 +82,14 @@ def test_follower_forwards_to_new_leader(cluster: LocalCluster) -> None:
     lid = grant(c.ctl([old]), 60)
     c.kill(old)
     survivors = [m for m in c.members if m != old]
-    new = leader_among(c, survivors)
+    new = agreed_leader(c, survivors)
     follower = next(m for m in survivors if m != new)
     fctl = c.ctl([follower])
     assert fctl("lease", "keep-alive", "--once", lid).check().stdout == (
         f"lease {lid} keepalived with TTL(60)\n"
     )
     out = fctl("lease", "timetolive", lid).check().stdout.rstrip("\n")
-    m = _TTL.match(out)
+    m = TIME_TO_LIVE.match(out)
     assert m and 55 <= int(m.group(3)) <= 60, out
     fctl("lease", "revoke", lid).check()
     assert fctl("lease", "timetolive", lid).check().stdout == f"lease {lid} already expired\n"

@@ -20,35 +20,16 @@ import pytest
 
 from harness.etcdctl import Etcdctl
 from harness.local import LocalCluster
+from tests.support.clusters import running
+from tests.support.timeouts import CLUSTER_UP, CONVERGE
 
-UP_TIMEOUT = 60.0
-DEADLINE = 30.0
 BIG = "v" * 100_000
-
-
-def _cluster(*extra: str) -> LocalCluster:
-    c = LocalCluster("petcd", size=3, extra_args=extra)
-    try:
-        c.start()
-        c.wait_healthy(timeout=UP_TIMEOUT)
-    except BaseException:
-        c.stop()
-        raise
-    return c
 
 
 @pytest.fixture
 def quota_cluster() -> Iterator[LocalCluster]:
-    c = _cluster("--quota-backend-bytes=2000000")
-    yield c
-    c.stop()
-
-
-@pytest.fixture
-def cluster() -> Iterator[LocalCluster]:
-    c = _cluster()
-    yield c
-    c.stop()
+    with running("petcd", extra_args=("--quota-backend-bytes=2000000",)) as c:
+        yield c
 
 
 def _status(ctl: Etcdctl) -> list[dict[str, object]]:
@@ -85,7 +66,7 @@ def test_alarm_survives_full_restart_and_defrag_shrinks(quota_cluster: LocalClus
         c.stop_member(m)
     for m in c.members:
         c.start_member(m)
-    c.leader(timeout=UP_TIMEOUT)  # `endpoint health` fails while an alarm is raised
+    c.leader(timeout=CLUSTER_UP)  # `endpoint health` fails while an alarm is raised
     for m in c.members:
         assert c.ctl([m])("alarm", "list").check().stdout == before
 
@@ -106,7 +87,7 @@ def test_hash_equal_on_all_members(cluster: LocalCluster) -> None:
     ctl = cluster.ctl()
     for i in range(10):
         ctl("put", f"h{i}", str(i)).check()
-    deadline = time.monotonic() + DEADLINE
+    deadline = time.monotonic() + CONVERGE
     while True:
         applied = {s["Status"]["raftAppliedIndex"] for s in _status(ctl)}  # type: ignore[index]
         if len(applied) == 1:
@@ -131,7 +112,7 @@ def test_health_without_leader(cluster: LocalCluster) -> None:
     assert _health(c.members[0].client_url) == (200, '{"health":"true","reason":""}')
     for m in c.members[1:]:
         c.kill(m)
-    deadline = time.monotonic() + DEADLINE
+    deadline = time.monotonic() + CONVERGE
     while True:
         got = _health(c.members[0].client_url)
         if got == (503, '{"health":"false","reason":"RAFT NO LEADER"}\n'):

@@ -321,16 +321,16 @@ class Env:
             for e in log.all_entries():
                 self.p(fmt_entry(e))
         elif cmd == "status":
-            st = self.nodes[ids[0]].status()
-            hs = st.hard_state
-            self.p(f"{st.id}: {st.soft_state.raft_state.name} Term:{hs.term} Vote:{hs.vote} "
-                   f"Commit:{hs.commit} Applied:{st.applied} Lead:{st.soft_state.lead} "
-                   f"Voters:{list(st.conf_state.voters)} Learners:{list(st.conf_state.learners)}")
-            if st.lead_transferee:
-                self.p(f"transferring to {st.lead_transferee}")
+            status = self.nodes[ids[0]].status()
+            hs, ss, cs = status.hard_state, status.soft_state, status.conf_state
+            self.p(f"{status.id}: {ss.raft_state.name} Term:{hs.term} Vote:{hs.vote} "
+                   f"Commit:{hs.commit} Applied:{status.applied} Lead:{ss.lead} "
+                   f"Voters:{list(cs.voters)} Learners:{list(cs.learners)}")
+            if status.lead_transferee:
+                self.p(f"transferring to {status.lead_transferee}")
             r = self.nodes[ids[0]].raft
             for pid in sorted(r.trk.progress):
-                if st.progress:
+                if status.progress:
                     self.p(f"  {pid}: {r.trk.progress[pid]!r}")
         else:
             raise ValueError(f"unknown command {cmd!r}")

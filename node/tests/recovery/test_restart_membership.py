@@ -9,21 +9,13 @@ etcdctl 3.5.1; waits poll with deadlines.
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable
 
 from harness.cluster import Member
 from harness.local import LocalCluster
+from tests.support.timeouts import CONVERGE
+from tests.support.wait import wait_until
 
-DEADLINE = 30.0
 ADDED = re.compile(r"^Member +([0-9a-f]+) added to cluster +[0-9a-f]+$")
-
-
-def _until(cond: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while not cond():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
 
 
 def _value(c: LocalCluster, m: Member, key: str) -> str:
@@ -53,7 +45,8 @@ def test_restarted_leader_replicates_to_member_added_before_restart() -> None:
         leader = c.leader()
         if leader != m1:
             c.ctl([leader])("move-leader", f"{_member_id(c, m1):x}").check()
-        _until(lambda: c.leader() == m1, "m1 to lead")
+        wait_until(lambda: c.leader() == m1, CONVERGE, "m1 to lead")
         c.ctl([m1])("put", "after-restart", "yes").check()
-        _until(lambda: _value(c, planned, "after-restart") == "yes", "m4 to get the write")
+        wait_until(lambda: _value(c, planned, "after-restart") == "yes", CONVERGE,
+                   "m4 to get the write")
         c.wait_healthy()

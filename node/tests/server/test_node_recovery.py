@@ -5,23 +5,14 @@ Real processes, the real etcdctl 3.5.1; waits poll a condition with a deadline.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
 from harness.cluster import Member
 from harness.local import LocalCluster
-
-DEADLINE = 30.0
-
-
-def _until(cond: Callable[[], bool], what: str, timeout: float = DEADLINE) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
+from tests.support.timeouts import CONVERGE
+from tests.support.wait import wait_until
 
 
 @pytest.fixture
@@ -57,7 +48,7 @@ def test_lagging_member_catches_up_by_snapshot_and_restarts(
     for i in range(200):
         ctl("put", f"k{i}", f"v{i}").check()
     c.start_member(m3)
-    _until(lambda: _value(c, m3, "k199") == "v199", "m3 to catch up")
+    wait_until(lambda: _value(c, m3, "k199") == "v199", CONVERGE, "m3 to catch up")
     assert "applying snapshot" in c.log_path(m3).read_text()
     # Restart two members from their data dirs (one of them restored from a snapshot): each
     # must come back as itself, with the same data.
@@ -67,7 +58,8 @@ def test_lagging_member_catches_up_by_snapshot_and_restarts(
     c.start_member(m3)
     c.wait_healthy()
     c.ctl()("put", "after", "restart").check()
-    _until(lambda: len(_hashes(c)) == 1 and "unavailable" not in _hashes(c), "equal hashes")
+    wait_until(lambda: len(_hashes(c)) == 1 and "unavailable" not in _hashes(c), CONVERGE,
+               "equal hashes")
     ids = {
         d["Status"]["header"]["member_id"]
         for d in c.ctl()("endpoint", "status", "-w", "json").check().json()
@@ -82,7 +74,7 @@ def test_removed_member_exits_with_message() -> None:
         listed = c.ctl()("member", "list", "-w", "json").check().json()
         mid = next(m["ID"] for m in listed["members"] if m["name"] == m3.name)
         c.ctl(c.members[:2])("member", "remove", format(mid, "x")).check()
-        _until(lambda: not c.is_running(m3), "the removed member to exit")
+        wait_until(lambda: not c.is_running(m3), CONVERGE, "the removed member to exit")
         assert "permanently removed from the cluster" in c.log_path(m3).read_text()
         c.forget(m3)
         c.ctl()("put", "still", "works").check()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import itertools
 import json
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -22,21 +23,15 @@ from petcd.transport import PeerTransport, fetch_members
 
 from harness.ports import free_port
 from harness.tlscerts import Pki, make_pki
+from tests.support.forwarder import Forwarder
+from tests.support.timeouts import LOOPBACK
+from tests.support.wait import async_wait_until
 
 CID = 0xC1D
-DEADLINE = 15.0
 
 
 def run(coro: Coroutine[Any, Any, None]) -> None:
     asyncio.run(asyncio.wait_for(coro, 60))
-
-
-async def until(cond: Callable[[], bool], what: str) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + DEADLINE
-    while not cond():
-        assert loop.time() < end, f"timed out waiting for {what}"
-        await asyncio.sleep(0.02)
 
 
 def peer_info(pki: Pki, cert: str = "peer") -> tlsutil.TLSInfo:
@@ -64,49 +59,15 @@ class Side:
         return any(json.loads(ln)["msg"] == msg for ln in self.logbuf.getvalue().splitlines())
 
 
-class Forwarder:
-    """A byte-for-byte TCP forwarder (a proxy between members: TLS stays end to end)."""
-
-    def __init__(self, target_port: int) -> None:
-        self.port = free_port()
-        self.target_port = target_port
-        self.server: asyncio.Server | None = None
-
-    async def start(self) -> None:
-        self.server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
-
-    async def _pipe(self, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-        try:
-            while data := await r.read(65536):
-                w.write(data)
-                await w.drain()
-        except (ConnectionError, OSError):
-            pass
-        finally:
-            w.close()
-
-    async def _handle(self, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-        tr, tw = await asyncio.open_connection("127.0.0.1", self.target_port)
-        await asyncio.gather(self._pipe(r, tw), self._pipe(tr, w))
-
-    async def stop(self) -> None:
-        if self.server is not None:
-            self.server.close()
-
-
 def hb(frm: int, to: int, i: int) -> Message:
     return Message(type=MessageType.MsgHeartbeat, to=to, frm=frm, term=1, commit=i)
 
 
 async def send_until(side: Side, to: int, cond: Callable[[], bool], what: str) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + DEADLINE
-    i = 0
-    while not cond():
-        assert loop.time() < end, f"timed out waiting for {what}"
-        side.t.send([hb(side.t.local_id, to, i)])
-        i += 1
-        await asyncio.sleep(0.02)
+    """Send fresh heartbeats from `side` to `to` until `cond` holds (a link may need a redial)."""
+    sent = itertools.count()
+    await async_wait_until(cond, LOOPBACK, what, interval=0.02,
+                           on_miss=lambda: side.t.send([hb(side.t.local_id, to, next(sent))]))
 
 
 def test_peer_transport_over_tls_direct_and_through_forwarder(tmp_path: Path) -> None:
@@ -118,7 +79,7 @@ def test_peer_transport_over_tls_direct_and_through_forwarder(tmp_path: Path) ->
         await b.t.start()
         port_b = int(b.url.rsplit(":", 1)[1])
         fwd = Forwarder(port_b)
-        await fwd.start()
+        await fwd.restore()
         try:
             a.t.add_peer(2, [f"https://127.0.0.1:{fwd.port}"])  # a reaches b via the proxy
             b.t.add_peer(1, [a.url])
@@ -131,7 +92,7 @@ def test_peer_transport_over_tls_direct_and_through_forwarder(tmp_path: Path) ->
             )
             assert cid == CID and members[0]["peerURLs"] == [b.url]
         finally:
-            await fwd.stop()
+            await fwd.cut()
             await a.t.stop()
             await b.t.stop()
 
@@ -159,7 +120,8 @@ def test_peer_with_foreign_certificate_is_refused(tmp_path: Path) -> None:
                 rogue.t.send([hb(2, 1, i)])
                 honest.t.send([hb(3, 4, i)])
                 await asyncio.sleep(0.05)
-            await until(lambda: picky.logged("rejected connection"), "allowed-CN rejection")
+            await async_wait_until(lambda: picky.logged("rejected connection"), LOOPBACK,
+                                   "allowed-CN rejection")
             assert good.got == [] and picky.got == []
             assert not rogue.t.peer_active(1) and not honest.t.peer_active(4)
         finally:

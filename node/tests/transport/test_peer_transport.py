@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import itertools
 import json
 import socket
 from collections.abc import Awaitable, Callable, Coroutine
@@ -16,38 +17,24 @@ from petcd.transport import PeerTransport
 from petcd.transport.peer import QUEUE_SIZE
 
 from harness.ports import free_port
+from tests.support.forwarder import Forwarder
+from tests.support.timeouts import LOOPBACK
+from tests.support.wait import async_wait_until
 
 CID = 0x1234ABCD
-DEADLINE = 15.0
 
 
 def run(coro: Coroutine[Any, Any, None]) -> None:
     asyncio.run(asyncio.wait_for(coro, 60))
 
 
-async def until(cond: Callable[[], bool], what: str, timeout: float = DEADLINE) -> None:
-    """Poll ``cond`` until true or fail after ``timeout`` seconds."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not cond():
-        if loop.time() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
-
-
 async def keep_sending(
     t: PeerTransport, mk: Callable[[int], Message], cond: Callable[[], bool], what: str
 ) -> None:
     """Send fresh messages until ``cond`` holds (a link may need a redial first)."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + DEADLINE
-    i = 0
-    while not cond():
-        if loop.time() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        t.send([mk(i)])
-        i += 1
-        await asyncio.sleep(0.02)
+    sent = itertools.count()
+    await async_wait_until(cond, LOOPBACK, what, interval=0.02,
+                           on_miss=lambda: t.send([mk(next(sent))]))
 
 
 @dataclass
@@ -101,55 +88,6 @@ def hb(frm: int, to: int, i: int) -> Message:
     return Message(type=MessageType.MsgHeartbeat, to=to, frm=frm, term=1, commit=i)
 
 
-class Forwarder:
-    """A TCP forwarder on its own port; ``cut()`` kills it, ``restore()`` brings it back."""
-
-    def __init__(self, target_port: int) -> None:
-        self.port = free_port()
-        self.target_port = target_port
-        self.server: asyncio.Server | None = None
-        self.writers: set[asyncio.StreamWriter] = set()
-        self.accepted = 0
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def restore(self) -> None:
-        self.server = await asyncio.start_server(
-            self._handle, "127.0.0.1", self.port, reuse_address=True
-        )
-
-    async def cut(self) -> None:
-        if self.server is not None:
-            self.server.close()
-            await self.server.wait_closed()
-            self.server = None
-        for w in list(self.writers):
-            w.transport.abort()
-        self.writers.clear()
-
-    async def _pipe(self, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-        try:
-            while data := await r.read(65536):
-                w.write(data)
-                await w.drain()
-        except (ConnectionError, OSError):
-            pass
-        finally:
-            w.close()
-
-    async def _handle(self, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-        self.accepted += 1
-        try:
-            ur, uw = await asyncio.open_connection("127.0.0.1", self.target_port)
-        except OSError:
-            w.close()
-            return
-        self.writers.update({w, uw})
-        await asyncio.gather(self._pipe(r, uw), self._pipe(ur, w))
-
-
 def port_of(url: str) -> int:
     return int(url.rsplit(":", 1)[1])
 
@@ -186,8 +124,9 @@ def test_three_members_exchange_messages_in_order() -> None:
             a.transport.send([hb(1, 2, i) for i in range(500)] + [big])
             b.transport.send([hb(2, 3, i) for i in range(10)])
             c.transport.send([hb(3, 1, i) for i in range(10)] + [hb(3, 99, 0), hb(3, 3, 0)])
-            await until(lambda: len(b.got) == 501, "b to receive 501")
-            await until(lambda: len(c.got) == 10 and len(a.got) == 10, "c and a to receive")
+            await async_wait_until(lambda: len(b.got) == 501, LOOPBACK, "b to receive 501")
+            await async_wait_until(lambda: len(c.got) == 10 and len(a.got) == 10, LOOPBACK,
+                                   "c and a to receive")
             assert [m.commit for m in b.got[:500]] == list(range(500))
             assert b.got[500] == big
             assert all(m.frm == 3 and m.to == 1 for m in a.got)
@@ -209,7 +148,8 @@ def test_through_forwarder_cut_reports_unreachable_and_reconnects() -> None:
             a.transport.add_peer(2, [fwd.url])  # a only knows b by the forwarder's address
             b.transport.add_peer(1, [a.url])
             a.transport.send([hb(1, 2, i) for i in range(20)])
-            await until(lambda: len(b.got) == 20, "messages through the forwarder")
+            await async_wait_until(lambda: len(b.got) == 20, LOOPBACK,
+                                   "messages through the forwarder")
             assert fwd.accepted >= 1
 
             await fwd.cut()
@@ -249,12 +189,14 @@ def test_full_queue_drops_and_reports_unreachable() -> None:
             # send() never awaits, so the sender task cannot drain the queue in between.
             a.transport.send([hb(1, 2, i) for i in range(QUEUE_SIZE + 10)] + [snap])
             assert a.unreachable == []  # reports are deferred, never re-entrant
-            await until(lambda: a.unreachable.count(2) == 11, "11 unreachable reports")
+            await async_wait_until(lambda: a.unreachable.count(2) == 11, LOOPBACK,
+                                   "11 unreachable reports")
             assert a.snap_failures == [2]
             assert a.logged(
                 "dropped internal Raft message since sending buffer is full (overloaded network)"
             )
-            await until(lambda: len(b.got) == QUEUE_SIZE, "queued messages to arrive")
+            await async_wait_until(lambda: len(b.got) == QUEUE_SIZE, LOOPBACK,
+                                   "queued messages to arrive")
         finally:
             await stop()
 
@@ -273,7 +215,8 @@ def test_cluster_id_mismatch_is_refused_and_logged() -> None:
                 lambda: 2 in a.unreachable,
                 "mismatch to be reported",
             )
-            await until(lambda: b.logged("request cluster ID mismatch"), "listener log")
+            await async_wait_until(lambda: b.logged("request cluster ID mismatch"), LOOPBACK,
+                                   "listener log")
             rec = next(r for r in b.logs() if r["msg"] == "request cluster ID mismatch")
             assert rec["local-member-cluster-id"] == "beef"
             assert rec["remote-peer-cluster-id"] == "1234abcd"
@@ -301,7 +244,7 @@ def test_removed_member_is_told_so() -> None:
         try:
             a.transport.add_peer(2, [b.url])
             a.transport.send([hb(1, 2, 0)])
-            await until(lambda: a.removed == [2], "removal notice")
+            await async_wait_until(lambda: a.removed == [2], LOOPBACK, "removal notice")
             assert a.logged("the member has been permanently removed from the cluster")
             assert b.logged("rejected stream from remote peer because it was removed")
             assert b.got == []
@@ -358,11 +301,13 @@ def test_garbage_does_not_break_the_listener() -> None:
             await w.drain()
             assert await asyncio.wait_for(r.read(-1), 10) != b""  # reply, then closed
             w.close()
-            await until(lambda: b.logged("closed peer connection after bad bytes"), "log")
+            await async_wait_until(lambda: b.logged("closed peer connection after bad bytes"),
+                                   LOOPBACK, "log")
 
             a.transport.add_peer(2, [b.url])
             a.transport.send([hb(1, 2, 7)])
-            await until(lambda: [m.commit for m in b.got] == [7], "delivery after garbage")
+            await async_wait_until(lambda: [m.commit for m in b.got] == [7], LOOPBACK,
+                                   "delivery after garbage")
         finally:
             await stop()
 
@@ -376,11 +321,11 @@ def test_idle_link_stays_up_with_keepalives() -> None:
         try:
             a.transport.add_peer(2, [b.url])
             a.transport.send([hb(1, 2, 1)])
-            await until(lambda: len(b.got) == 1, "first message")
+            await async_wait_until(lambda: len(b.got) == 1, LOOPBACK, "first message")
             await asyncio.sleep(3.0)  # longer than the 2 s read timeout: only keepalives flow
             assert a.transport.peer_active(2)
             a.transport.send([hb(1, 2, 2)])
-            await until(lambda: len(b.got) == 2, "second message")
+            await async_wait_until(lambda: len(b.got) == 2, LOOPBACK, "second message")
             assert a.unreachable == []
         finally:
             await stop()

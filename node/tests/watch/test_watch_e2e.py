@@ -18,9 +18,9 @@ import aetcd
 import pytest
 
 from harness.local import LocalCluster
+from tests.support.clusters import running
 
 T = TypeVar("T")
-UP_TIMEOUT = 60.0
 
 
 def _run(url: str, fn: Callable[[Any], Awaitable[T]]) -> T:
@@ -40,13 +40,8 @@ CATCHUP_ENTRIES = 500
 @pytest.fixture
 def petcd_cluster(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalCluster]:
     monkeypatch.setenv("PETCD_SNAPSHOT_CATCHUP_ENTRIES", str(CATCHUP_ENTRIES))
-    c = LocalCluster("petcd", size=3, extra_args=("--snapshot-count=200",))
-    try:
-        c.start()
-        c.wait_healthy(timeout=UP_TIMEOUT)
+    with running("petcd", size=3, extra_args=("--snapshot-count=200",)) as c:
         yield c
-    finally:
-        c.stop()
 
 
 async def _collect(watch: Any, n: int, timeout: float) -> list[Any]:
