@@ -307,14 +307,13 @@ def add_routes(router: Router, server: EtcdServer, grpc_target: str) -> Loopback
     """Serve every declared route under /v3/ (and /v3beta/, which etcd rewrites to /v3/) by
     calling the gRPC server at `grpc_target`; returns the loopback (close it on shutdown)."""
     # The route tables live in their own modules; importing them declares their routes.
+    from petcd.grpc_api.server import GRPC_OVERHEAD_BYTES
     from petcd.http import (  # noqa: F401
         gateway_auth,
         gateway_concurrency,
         gateway_lease,
         gateway_watch,
     )
-
-    from petcd.grpc_api.server import GRPC_OVERHEAD_BYTES
 
     loop = Loopback(grpc_target)
     limit = server.max_request_bytes + GRPC_OVERHEAD_BYTES  # the gRPC server's receive limit
