@@ -64,16 +64,15 @@ def test_garbage_connections_are_closed(cluster: Cluster, kind: str) -> None:
         deadline = time.monotonic() + DEADLINE_S
         while open_ and time.monotonic() < deadline:
             for key, _ in sel.select(timeout=0.2):
-                s = key.fileobj
-                assert isinstance(s, socket.socket)
+                conn = socks[key.data]
                 try:
-                    data = s.recv(65536)
+                    data = conn.recv(65536)
                 except ConnectionResetError:
                     data = b""
                 if data:
                     replies[key.data] = replies.get(key.data, b"") + data
                     continue
-                sel.unregister(s)
+                sel.unregister(conn)
                 open_.discard(key.data)
         assert not open_, f"{len(open_)} of 100 garbage connections still open after " \
                           f"{DEADLINE_S} s"
