@@ -145,3 +145,15 @@ def test_undecodable_request_body(target: str, cluster: Cluster, method: str, bo
         _raw(ch, method)(body, timeout=5)
     assert ei.value.code() == grpc.StatusCode.INTERNAL
     assert ei.value.details() == "grpc: error unmarshalling request: " + detail
+
+
+@pytest.mark.parametrize("size", [2 * 1024 * 1024, 3_000_000])
+def test_request_over_receive_limit(target: str, cluster: Cluster, size: int) -> None:
+    """grpc-go's words for a message over etcd's 2 MiB receive limit (the message: key "a" in
+    3 bytes, the value's tag and 4-byte length)."""
+    with grpc.insecure_channel(_target(cluster.members[0].client_url)) as ch, \
+            pytest.raises(grpc.RpcError) as ei:
+        _kv(ch).Put(pb.PutRequest(key=b"a", value=b"x" * size), timeout=10)
+    assert ei.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert ei.value.details() == \
+        f"grpc: received message larger than max ({size + 8} vs. 2097152)"

@@ -130,6 +130,12 @@ UNEXPECTED_EOF = "unexpected EOF"
 """Go's io.ErrUnexpectedEOF text: gogo-protobuf's answer to a truncated message."""
 
 
+def message_too_large(size: int, limit: int) -> EtcdError:
+    """grpc-go's RESOURCE_EXHAUSTED for a received message over the server's limit."""
+    return _e(grpc.StatusCode.RESOURCE_EXHAUSTED,
+              f"grpc: received message larger than max ({size} vs. {limit})")
+
+
 def unmarshal_error(detail: str) -> EtcdError:
     """INTERNAL "grpc: error unmarshalling request: <detail>" (grpc-go's codes.Internal)."""
     return _e(grpc.StatusCode.INTERNAL, UNMARSHAL_PREFIX + detail)

@@ -13,9 +13,6 @@ What is left out of generation on purpose, and why:
 - lease TTLs below 30 s: a lease expiring during a sequence makes the answer depend on timing
   (etcd's minimum TTL is about 2 s with our heartbeat);
 - watch progress notifications and ``progress_notify``: timing;
-- malformed gateway bodies (bad JSON, badly padded base64, wrong JSON types, oversized bodies):
-  issue 15 finding 4, fixed on branch issue-15g; ``FUZZ_KNOWN=1`` turns them on
-  (:func:`gateway_body`), and ``regressions/gateway-bad-base64.json`` keeps one as an xfail;
 - after a compaction, petcd's HashKV differs from etcd's (regressions/hashkv-after-compact.json,
   xfail): the pair compares revision and compact revision then, the hash only with
   FUZZ_KNOWN=1 (``pair.Pair.run``);
@@ -50,13 +47,10 @@ key = st.sampled_from(KEYS)
 range_end = st.sampled_from(("", "", "\x00", "b", "c", "a0", "\xff", "z"))
 # Sizes near the limits: request size (1.5 MiB; the InternalRaftRequest adds some bytes and a
 # request id whose varint length varies, so the cases sit 64 bytes either side) and the gRPC
-# receive limit (2 MiB; only with FUZZ_KNOWN=1: grpc-python words that error itself, "SERVER:
-# Received message larger than max", where etcd's grpc-go says "grpc: received message larger
-# than max"; regressions/grpc-max-recv.json, xfail).
+# receive limit (2 MiB).
 value_size = st.one_of(
     st.sampled_from((0, 1, 3, 100, 4096)),
-    st.sampled_from((MAX_REQUEST_BYTES - 64, MAX_REQUEST_BYTES + 64)
-                    + ((GRPC_MAX_RECV + 64,) if KNOWN else ())),
+    st.sampled_from((MAX_REQUEST_BYTES - 64, MAX_REQUEST_BYTES + 64, GRPC_MAX_RECV + 64)),
 )
 small_value_size = st.sampled_from((0, 1, 3, 100))
 rel_rev = st.sampled_from((0, 0, 1, 2, 3, 5, 50, -1))
@@ -184,16 +178,13 @@ GW_PATHS = ("/v3/kv/range", "/v3/kv/put", "/v3/kv/deleterange", "/v3/kv/txn",
 
 @st.composite
 def gateway_body(draw: st.DrawFn) -> Op:
-    """A gateway call: the body is a generated request in grpc-gateway JSON, `{}`, or (only
-    with FUZZ_KNOWN=1, finding 4 of issue 15, branch issue-15g) something malformed."""
-    forms = ["request", "request", "empty"]
-    if KNOWN:
-        forms += ["bad-json", "bad-base64", "wrong-type", "null"]
+    """A gateway call: the body is a generated request in grpc-gateway JSON, `{}`, or
+    something malformed (bad JSON, badly padded base64, a wrong JSON type, null)."""
+    forms = ["request", "request", "empty", "bad-json", "bad-base64", "wrong-type", "null"]
     path = draw(st.sampled_from(GW_PATHS))
     inner: Op
     if path == "/v3/kv/put":
         inner = draw(put())
-        inner["value_size"] = min(inner["value_size"], 4096)  # the body's size: finding 4
     elif path == "/v3/kv/range":
         inner = draw(range_())
     elif path == "/v3/kv/deleterange":

@@ -7,7 +7,8 @@ messages nested deeper than 100 levels, which etcd accepts (see `petcd.api.deep`
 `hardened(grpc_server)` is a stand-in for the grpc.aio server handed to the service
 registrars: each method handler they register gets a deserializer that never raises (a body
 that does not decode becomes an `Undecodable`) and a behaviour that answers an `Undecodable`
-with etcd's status before the servicer sees it. This is done once at registration, so a
+with etcd's status before the servicer sees it. A body over etcd's receive limit is one too:
+RESOURCE_EXHAUSTED "grpc: received message larger than max (N vs. L)" in grpc-go's words. This is done once at registration, so a
 well-formed request pays one isinstance check.
 """
 
@@ -118,13 +119,21 @@ def _scan(data: bytes, desc: Any, depth: int) -> str | None:
     return None
 
 
-def _deserializer(des: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
+def _deserializer(des: Callable[[bytes], Any], limit: int) -> Callable[[bytes], Any]:
     owner = getattr(des, "__self__", None)
     if not (isinstance(owner, type) and issubclass(owner, Message)):
-        return des
+
+        def sized(data: bytes) -> Any:
+            if len(data) > limit:
+                return Undecodable(errors.message_too_large(len(data), limit))
+            return des(data)
+
+        return sized
     cls: type[Message] = owner
 
     def decode(data: bytes) -> Any:
+        if len(data) > limit:
+            return Undecodable(errors.message_too_large(len(data), limit))
         try:
             return deep.parse(cls, data)
         except DecodeError as exc:
@@ -143,11 +152,12 @@ async def _checked_stream(it: AsyncIterator[Any], context: Any) -> AsyncIterator
         yield req
 
 
-def harden(handler: Handler) -> Handler:
-    """`handler` with etcd's answers for undecodable requests (see the module docstring)."""
+def harden(handler: Handler, limit: int) -> Handler:
+    """`handler` with etcd's answers for undecodable requests and for requests over `limit`
+    bytes (see the module docstring)."""
     if handler is None or handler.request_deserializer is None:
         return handler
-    des = _deserializer(handler.request_deserializer)
+    des = _deserializer(handler.request_deserializer, limit)
     if handler.unary_unary is not None:
         uu = handler.unary_unary
 
@@ -200,25 +210,29 @@ def harden(handler: Handler) -> Handler:
 
 
 class _Generic(grpc.GenericRpcHandler):
-    def __init__(self, inner: grpc.GenericRpcHandler) -> None:
+    def __init__(self, inner: grpc.GenericRpcHandler, limit: int) -> None:
         self.inner = inner
+        self.limit = limit
 
     def service(self, details: grpc.HandlerCallDetails) -> Handler:
-        return harden(self.inner.service(details))
+        return harden(self.inner.service(details), self.limit)
 
 
 class HardenedServer:
-    """Forwards to a grpc.aio server; method handlers registered through it are hardened."""
+    """Forwards to a grpc.aio server; method handlers registered through it are hardened.
+    `max_receive_bytes` is etcd's receive limit: the server's own (grpc core's) must be set
+    above it, so that a larger message reaches the deserializer and gets grpc-go's text."""
 
-    def __init__(self, server: grpc.aio.Server) -> None:
+    def __init__(self, server: grpc.aio.Server, max_receive_bytes: int) -> None:
         self._server = server
+        self._limit = max_receive_bytes
 
     def add_generic_rpc_handlers(self, handlers: Sequence[grpc.GenericRpcHandler]) -> None:
-        self._server.add_generic_rpc_handlers([_Generic(h) for h in handlers])
+        self._server.add_generic_rpc_handlers([_Generic(h, self._limit) for h in handlers])
 
     def add_registered_method_handlers(self, service: str, handlers: dict[str, Handler]) -> None:
         self._server.add_registered_method_handlers(
-            service, {k: harden(v) for k, v in handlers.items()}
+            service, {k: harden(v, self._limit) for k, v in handlers.items()}
         )
 
     def __getattr__(self, name: str) -> Any:

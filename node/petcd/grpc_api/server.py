@@ -42,6 +42,8 @@ REGISTRARS: list[Registrar] = [
 
 GRPC_OVERHEAD_BYTES = 512 * 1024
 """Room etcd leaves above --max-request-bytes for gRPC framing."""
+GRPC_HARD_RECEIVE_FACTOR = 4
+"""grpc core's receive limit, in multiples of etcd's (max request bytes + overhead)."""
 
 MAX_SEND_BYTES = 2**31 - 1
 
@@ -96,6 +98,7 @@ async def start_client_server(
         ctx = tls.server_context(ALPN_CLIENT_PORT)
     if ctx is None and any(is_secure(u) for u in [*listen_urls, *(metrics_urls or [])]):
         raise ValueError("https:// client URLs need --cert-file and --key-file")
+    recv_limit = server.max_request_bytes + GRPC_OVERHEAD_BYTES
     gs = grpc.aio.server(
         interceptors=[
             interceptors.MetricsInterceptor(),
@@ -104,14 +107,16 @@ async def start_client_server(
             auth.AuthInterceptor(server),
         ],
         options=[
-            ("grpc.max_receive_message_length", server.max_request_bytes + GRPC_OVERHEAD_BYTES),
+            # grpc core's own limit sits above etcd's so that `decoding` answers with grpc-go's
+            # text (grpc-python's differs); beyond it, grpc-python's text and a bounded buffer.
+            ("grpc.max_receive_message_length", GRPC_HARD_RECEIVE_FACTOR * recv_limit),
             ("grpc.max_send_message_length", MAX_SEND_BYTES),
             ("grpc.so_reuseport", 0),
             ("grpc.keepalive_permit_without_calls", 1),
             ("grpc.http2.min_ping_interval_without_data_ms", 5000),
         ],
     )
-    registered = cast(grpc.aio.Server, decoding.HardenedServer(gs))
+    registered = cast(grpc.aio.Server, decoding.HardenedServer(gs, recv_limit))
     for register in REGISTRARS:
         register(registered, server)
     health = HealthServicer()

@@ -34,7 +34,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -44,8 +44,10 @@ from google.protobuf import json_format, message_factory
 from google.protobuf.descriptor import ServiceDescriptor
 from google.protobuf.message import Message
 
+from petcd import errors
 from petcd.api import deep
 from petcd.api.etcdserverpb import rpc_pb2 as pb
+from petcd.http import gojson
 from petcd.http.http1 import JSON, Request, Response, Router, text_error
 from petcd.server.etcdserver import EtcdServer
 
@@ -141,76 +143,15 @@ def result_line(msg: Message) -> bytes:
     return ('{"result":' + to_json(msg) + "}\n").encode()
 
 
-class DecodeError(ValueError):
-    """A request body that is not what the method takes; the text is the client's error."""
-
-
-_DECODER = json.JSONDecoder()
-_BAD_INT = re.compile(r"invalid literal for int\(\) with base 10: '(.)")
-_WS = " \t\r\n"
-
-
-def _json_error_text(doc: str, exc: json.JSONDecodeError) -> str:
-    """Go encoding/json's wording for the common syntax errors, else Python's."""
-    if exc.pos >= len(doc.rstrip(_WS)):
-        return "unexpected EOF"
-    ch = doc[exc.pos]
-    if exc.msg == "Expecting value":
-        return f"invalid character '{ch}' looking for beginning of value"
-    if exc.msg.startswith("Expecting property name"):
-        return f"invalid character '{ch}' looking for beginning of object key string"
-    return exc.msg
-
-
-def json_values(doc: str) -> Iterator[Any]:
-    """The JSON values of `doc` one after another (Go's json.Decoder on a stream); raises
-    `DecodeError` at the first that does not parse."""
-    pos = 0
-    while True:
-        while pos < len(doc) and doc[pos] in _WS:
-            pos += 1
-        if pos >= len(doc):
-            return
-        try:
-            value, pos = _DECODER.raw_decode(doc, pos)
-        except json.JSONDecodeError as exc:
-            raise DecodeError(_json_error_text(doc, exc)) from None
-        yield value
-
-
-def to_message(value: Any, request_type: type[Message]) -> Message:
-    """`value` (decoded JSON) as a `request_type`; unknown fields are ignored (as etcd's
-    gateway does)."""
-    if not isinstance(value, dict):
-        raise DecodeError(
-            f"json: cannot unmarshal {type(value).__name__} into Go value of type "
-            f"map[string]json.RawMessage"
-        )
-    msg = request_type()
-    try:
-        json_format.ParseDict(value, msg, ignore_unknown_fields=True)
-    except (json_format.ParseError, ValueError, TypeError) as exc:
-        text = str(exc)
-        bad_int = _BAD_INT.search(text)
-        if bad_int is not None:
-            # jsonpb unquotes a string int64 and parses it as a JSON number.
-            text = f"invalid character '{bad_int.group(1)}' looking for beginning of value"
-        raise DecodeError(text) from None
-    return msg
-
-
-def _body_text(body: bytes) -> str:
-    try:
-        return body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise DecodeError(f"invalid UTF-8 in request body: {exc.reason}") from None
+DecodeError = gojson.GoJSONError
+"""A request body that is not what the method takes; the text is etcd's error."""
 
 
 def decode_one(body: bytes, request_type: type[Message]) -> Message:
     """A unary (or server-streaming) request: the first JSON value of the body, or the empty
     request if there is none."""
-    for value in json_values(_body_text(body)):
-        return to_message(value, request_type)
+    for value in gojson.values(body):
+        return gojson.to_message(value, request_type)
     return request_type()
 
 
@@ -219,12 +160,22 @@ def decode_stream(body: bytes, request_type: type[Message]) -> list[Message]:
     does not decode (`DecodeError` if that is the first)."""
     out: list[Message] = []
     try:
-        for value in json_values(_body_text(body)):
-            out.append(to_message(value, request_type))
+        for value in gojson.values(body):
+            out.append(gojson.to_message(value, request_type))
     except DecodeError:
         if not out:
             raise
     return out
+
+
+def too_large(msg: Message, limit: int) -> Response | None:
+    """grpc-go's answer (via the gateway: 429) to a request whose encoding exceeds the gRPC
+    server's receive limit; None if it fits. Checked here so the text is etcd's."""
+    n = msg.ByteSize()
+    if n <= limit:
+        return None
+    err = errors.message_too_large(n, limit)
+    return error_response(err.code, err.message)
 
 
 def metadata_of(headers: dict[str, str]) -> tuple[tuple[str, str], ...]:
@@ -293,7 +244,7 @@ async def _empty() -> AsyncIterator[bytes]:
 
 
 async def _open_stream(r: Route, ch: grpc.aio.Channel, req: Request,
-                       md: tuple[tuple[str, str], ...]) -> Response:
+                       md: tuple[tuple[str, str], ...], limit: int) -> Response:
     ser = r.request_type.SerializeToString
     des = functools.partial(deep.parse, r.response_type)
     if r.client_streaming:
@@ -310,6 +261,9 @@ async def _open_stream(r: Route, ch: grpc.aio.Channel, req: Request,
             one = decode_one(req.body, r.request_type)
         except DecodeError as exc:
             return error_response(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        refused = too_large(one, limit)
+        if refused is not None:
+            return refused
         call = ch.unary_stream(r.method, ser, des)(one, metadata=md)
     try:
         first = await call.read()
@@ -331,11 +285,14 @@ async def _open_stream(r: Route, ch: grpc.aio.Channel, req: Request,
 
 
 async def _unary(r: Route, ch: grpc.aio.Channel, req: Request,
-                 md: tuple[tuple[str, str], ...]) -> Response:
+                 md: tuple[tuple[str, str], ...], limit: int) -> Response:
     try:
         one = decode_one(req.body, r.request_type)
     except DecodeError as exc:
         return error_response(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+    refused = too_large(one, limit)
+    if refused is not None:
+        return refused
     mc = ch.unary_unary(
         r.method, r.request_type.SerializeToString, functools.partial(deep.parse, r.response_type)
     )
@@ -350,6 +307,7 @@ def add_routes(router: Router, server: EtcdServer, grpc_target: str) -> Loopback
     """Serve every declared route under /v3/ (and /v3beta/, which etcd rewrites to /v3/) by
     calling the gRPC server at `grpc_target`; returns the loopback (close it on shutdown)."""
     # The route tables live in their own modules; importing them declares their routes.
+    from petcd.grpc_api.server import GRPC_OVERHEAD_BYTES
     from petcd.http import (  # noqa: F401
         gateway_auth,
         gateway_concurrency,
@@ -358,6 +316,7 @@ def add_routes(router: Router, server: EtcdServer, grpc_target: str) -> Loopback
     )
 
     loop = Loopback(grpc_target)
+    limit = server.max_request_bytes + GRPC_OVERHEAD_BYTES  # the gRPC server's receive limit
 
     async def handle(req: Request) -> Response:
         path = req.path
@@ -372,8 +331,8 @@ def add_routes(router: Router, server: EtcdServer, grpc_target: str) -> Loopback
             return text_error(405, "Method Not Allowed")
         md = metadata_of(req.headers)
         if r.client_streaming or r.server_streaming:
-            return await _open_stream(r, loop.channel(), req, md)
-        return await _unary(r, loop.channel(), req, md)
+            return await _open_stream(r, loop.channel(), req, md, limit)
+        return await _unary(r, loop.channel(), req, md, limit)
 
     router.add_prefix("/v3/", handle)
     router.add_prefix("/v3beta/", handle)

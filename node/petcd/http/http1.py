@@ -12,12 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from urllib.parse import parse_qs, urlsplit
 
-MAX_HEADER_BYTES = 64 * 1024
+MAX_HEADER_BYTES = 1 << 20
+"""Go's http.DefaultMaxHeaderBytes (etcd's client server sets no other)."""
+HEAD_LIMIT_BYTES = MAX_HEADER_BYTES + 4096
+"""How much of a request's head (request line, headers, blank line) Go's server reads before
+answering 431: MaxHeaderBytes plus net/http's 4096 bytes of slack. The number of headers is
+not limited."""
 CORS_HEADERS = (
     ("Access-Control-Allow-Headers", "accept, content-type, authorization"),
     ("Access-Control-Allow-Methods", "POST, GET, OPTIONS, PUT, DELETE"),
@@ -30,7 +36,24 @@ _REASONS = {status.value: status.phrase for status in HTTPStatus}
 
 
 class BadRequest(Exception):
-    """The bytes on the connection are not an HTTP/1.x request we can serve."""
+    """The bytes on the connection are not an HTTP/1.x request we can serve. `public` is the
+    status text Go's server answers with before closing ("400 Bad Request", "400 Bad Request:
+    missing required Host header", "431 Request Header Fields Too Large")."""
+
+    def __init__(self, reason: str, public: str = "400 Bad Request") -> None:
+        super().__init__(reason)
+        self.public = public
+
+
+def _go_error_reply(public: str) -> bytes:
+    """net/http's own answer to a request it cannot read (no CORS headers: no handler ran)."""
+    return (f"HTTP/1.1 {public}\r\nContent-Type: text/plain; charset=utf-8\r\n"
+            f"Connection: close\r\n\r\n{public}").encode("latin-1")
+
+
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
+_TOO_LARGE = "431 Request Header Fields Too Large"
 
 
 @dataclass(slots=True)
@@ -97,22 +120,37 @@ async def _read_request(reader: asyncio.StreamReader, max_body: int) -> Request 
             return None
         raise BadRequest("incomplete request") from None
     except asyncio.LimitOverrunError:
-        raise BadRequest("request header too large") from None
+        raise BadRequest("request header too large", _TOO_LARGE) from None
+    if len(head) > HEAD_LIMIT_BYTES:
+        raise BadRequest("request header too large", _TOO_LARGE)
     lines = head.decode("latin-1").split("\r\n")
     try:
-        method, target, version = lines[0].split(" ")
+        method, target, version = lines[0].split(" ", 2)
     except ValueError:
         raise BadRequest("malformed request line") from None
     if not version.startswith("HTTP/1."):
         raise BadRequest("unsupported HTTP version")
+    if not _TOKEN.fullmatch(method):
+        raise BadRequest("invalid method")
+    if not target or not (target[0] == "/" or target == "*" or _SCHEME.match(target)):
+        raise BadRequest("invalid request URI")
     headers: dict[str, str] = {}
+    hosts = 0
     for ln in lines[1:]:
         if not ln:
             continue
         name, sep, value = ln.partition(":")
         if not sep:
             raise BadRequest("malformed header line")
-        headers[name.strip().lower()] = value.strip()
+        key = name.strip().lower()
+        hosts += key == "host"
+        headers[key] = value.strip()
+    if version != "HTTP/1.0":
+        # net/http (Go 1.16, etcd 3.5.1's) insists on exactly one Host header from HTTP/1.1.
+        if hosts == 0:
+            raise BadRequest("no host", "400 Bad Request: missing required Host header")
+        if hosts > 1:
+            raise BadRequest("many hosts", "400 Bad Request: too many Host headers")
     parts = urlsplit(target)
     req = Request(method, parts.path or "/", parse_qs(parts.query, keep_blank_values=True), version, headers)
     if "chunked" in headers.get("transfer-encoding", "").lower():
@@ -225,8 +263,9 @@ def serve_connection(
             while True:
                 try:
                     req = await _read_request(reader, router.max_body_bytes)
-                except BadRequest:
-                    await _write(writer, text_error(400, "400 Bad Request"), False, False)
+                except BadRequest as exc:
+                    writer.write(_go_error_reply(exc.public))
+                    await writer.drain()
                     return
                 if req is None:
                     return

@@ -6,7 +6,9 @@ public port. Per accepted connection it looks at the first bytes:
 
 - the HTTP/2 client preface ("PRI * HTTP/2.0...", which every gRPC client sends first): the
   connection is spliced to the gRPC server byte for byte;
-- anything else: the connection is handed to the HTTP/1.1 server (`http1.serve_connection`).
+- a first line that is an HTTP/1.x request line: the connection is handed to the HTTP/1.1
+  server (`http1.serve_connection`);
+- anything else (garbage): the connection is closed at once, as etcd's cmux does (`sniff`).
 
 TLS (https:// client URLs): `listen(..., tls=ctx)` terminates TLS here, so gRPC and HTTP/1.1
 share one TLS port as in etcd; the private gRPC hop stays plaintext. `ClientMux.tls_check`
@@ -22,12 +24,29 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import socket
 import ssl
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-PREFACE_PREFIX = b"PRI * HTTP/2.0"
+from petcd.http.http1 import HEAD_LIMIT_BYTES
+
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+"""The HTTP/2 client preface, which every gRPC client sends first."""
+SNIFF_LINE_BYTES = 4096
+"""How much of the first line cmux's HTTP1 matcher reads (its maxHTTPRead)."""
+_GO_INT = re.compile(rb"[+-]?[0-9]+")
+
+
+def _is_http1(proto: bytes) -> bool:
+    """net/http's ParseHTTPVersion(proto) succeeds with major version 1."""
+    if not proto.startswith(b"HTTP/") or b"." not in proto:
+        return False
+    major, _, minor = proto[5:].partition(b".")
+    if not (_GO_INT.fullmatch(major) and _GO_INT.fullmatch(minor)):
+        return False
+    return int(major) == 1 and 0 <= int(minor) <= 1_000_000
 WRITE_HIGH_WATER = 4 * 1024 * 1024
 WRITE_LOW_WATER = 1024 * 1024
 
@@ -36,6 +55,26 @@ TlsCheck = Callable[[asyncio.BaseTransport], str]
 
 HttpHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 """Serves one HTTP/1.x connection until it is closed."""
+
+
+def sniff(data: bytes | bytearray) -> str:
+    """What etcd's cmux makes of a connection that began with `data`: "grpc" (the full HTTP/2
+    preface), "http" (a first line `METHOD URI HTTP/1.x`), "close" (neither: cmux matches no
+    listener and closes the connection without a word) or "" (undecided: more bytes needed;
+    like cmux, nothing times out the wait)."""
+    n = min(len(data), len(PREFACE))
+    if data[:n] == PREFACE[:n]:
+        return "grpc" if n == len(PREFACE) else ""
+    end = data.find(b"\n", 0, SNIFF_LINE_BYTES)
+    if end < 0:
+        return "close" if len(data) >= SNIFF_LINE_BYTES else ""
+    line = bytes(data[:end]).removesuffix(b"\r")
+    # net/http's parseRequestLine: the protocol is what follows the second space.
+    s1 = line.find(b" ")
+    s2 = line.find(b" ", s1 + 1) if s1 >= 0 else -1
+    if s2 < 0:
+        return "close"
+    return "http" if _is_http1(line[s2 + 1:]) else "close"
 
 
 class _Backend(asyncio.Protocol):
@@ -107,16 +146,19 @@ class _Front(asyncio.Protocol):
         if self._mode == "http-only":
             self._to_http()
             return
-        head = bytes(self._pending[: len(PREFACE_PREFIX)])
-        if PREFACE_PREFIX.startswith(head) and len(head) < len(PREFACE_PREFIX):
-            return  # could still be the HTTP/2 preface: wait for more bytes
-        if head == PREFACE_PREFIX:
+        kind = sniff(self._pending)
+        if kind == "":
+            return  # not decided yet: wait for more bytes (as cmux's matchers do)
+        assert self.transport is not None
+        if kind == "grpc":
             self._mode = "grpc"
-            assert self.transport is not None
             self.transport.pause_reading()
             self.mux.spawn(self._connect_backend())
-        else:
+        elif kind == "http":
             self._to_http()
+        else:
+            self._pending.clear()
+            self.transport.close()
 
     async def _connect_backend(self) -> None:
         try:
@@ -181,7 +223,8 @@ class ClientMux:
     `grpc_target` is "unix-abstract:NAME", "unix:PATH" or "HOST:PORT" (grpc's address syntax).
     """
 
-    def __init__(self, grpc_target: str, serve_http: HttpHandler, line_limit: int = 65536) -> None:
+    def __init__(self, grpc_target: str, serve_http: HttpHandler,
+                 line_limit: int = HEAD_LIMIT_BYTES) -> None:
         self.grpc_target = grpc_target
         self.serve_http = serve_http
         self.line_limit = line_limit
