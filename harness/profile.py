@@ -4,10 +4,17 @@ Starts a 3-member local petcd, seeds the bench keyspace, warms up, then runs one
 (`--op`, default put, `--inflight`, default 64) for `--seconds` while py-spy (`record --format
 raw`) samples the leader and one follower. Writes to `results/profiles/<time>/`:
 
-- `<role>.svg`: a flame graph of the member's on-CPU Python stacks (idle threads excluded);
+- `<role>.svg`: a flame graph of the member's Python stacks;
 - `<role>.raw.txt`: py-spy's collapsed stacks (only with `--keep-raw`: large);
-- `top20.txt`: the run's figures (req/s, CPU ms per request over all members and per member,
-  load average) and, per profiled member, the top 20 frames by own and by inclusive samples.
+- `top20.txt`: the run's figures (req/s, CPU ms per request over all members, per member and
+  per thread, load average) and, per profiled member, the top 20 frames by own and by
+  inclusive samples.
+
+By default only the thread holding the GIL is sampled (py-spy `--gil`): that is the Python
+work, the part petcd's code decides. py-spy's idle filter counts threads blocked in C (a
+thread pool's queue, grpc's poller, an fsync) as busy, so without `--gil` waits crowd the
+tables; `--all-threads` samples them anyway, and the per-thread CPU from /proc says how the
+member's CPU really splits. `--native` adds C frames.
 
 py-spy must be able to ptrace the members (root, or CAP_SYS_PTRACE / kernel.yama.ptrace_scope
 0); the sampler's own CPU is not counted in the members' CPU. Sampling pauses the member for a
@@ -43,6 +50,31 @@ class ProfileError(RuntimeError):
     """The profile could not be taken (py-spy missing or refused, cluster did not start)."""
 
 
+def thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds (utime+stime) per thread of `pid`: "main" (the event loop) and the others
+    summed by thread name (/proc comm; grpc's C threads are named, Python's are not)."""
+    out: dict[str, float] = {}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+        except OSError:
+            continue  # the thread ended
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        # Python threads carry the process's name; the main thread runs the event loop.
+        name = "main" if tid == str(pid) else f"thread {name}"
+        fields = stat.rsplit(")", 1)[1].split()
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / bench._CLK_TCK
+    return out
+
+
+def thread_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    return {k: v - before.get(k, 0.0) for k, v in after.items() if v - before.get(k, 0.0) > 0}
+
+
 def py_spy() -> str:
     """The py-spy executable: next to this interpreter (the venv), else on PATH."""
     here = Path(sys.executable).parent / "py-spy"
@@ -73,7 +105,7 @@ class Spy:
 
 
 def start_spy(exe: str, role: str, member: Member, pid: int, out: Path, rate: int,
-              seconds: float, native: bool) -> Spy:
+              seconds: float, native: bool, gil_only: bool) -> Spy:
     raw, log = out / f"{role}.raw.txt", out / f"{role}.spy.log"
     cmd = [exe, "record", "--pid", str(pid), "--rate", str(rate), "--format", "raw",
            "--function", "--output", str(raw),
@@ -81,6 +113,8 @@ def start_spy(exe: str, role: str, member: Member, pid: int, out: Path, rate: in
            "--duration", str(int(seconds + WARMUP_SECONDS + 30))]
     if native:
         cmd.append("--native")
+    if gil_only:
+        cmd.append("--gil")
     with open(log, "wb") as fh:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT)
     return Spy(role, member, pid, raw, log, proc)
@@ -120,8 +154,10 @@ def stop_spy(s: Spy) -> None:
 
 
 async def _load(cluster: LocalCluster, op: str, inflight: int, seconds: float,
-                on_start: Callable[[], None]) -> tuple[bench.Cell, list[float]]:
-    """Seed, warm up, call `on_start()`, run the cell; returns it and per-member CPU seconds."""
+                on_start: Callable[[], None],
+                threads: dict[int, dict[str, float]]) -> tuple[bench.Cell, list[float]]:
+    """Seed, warm up, call `on_start()`, run the cell; returns it and per-member CPU seconds.
+    `threads` gets, per member pid, the CPU seconds of each of its threads during the cell."""
     stubs = bench._load_stubs()
     if stubs is None:
         raise ProfileError("petcd's protobuf stubs are not generated (scripts/setup.sh)")
@@ -133,9 +169,12 @@ async def _load(cluster: LocalCluster, op: str, inflight: int, seconds: float,
         await bench._run_cell(clients, bench.Cell("petcd", op, inflight), WARMUP_SECONDS, pids)
         on_start()
         cpu0 = [bench._cpu_seconds(p) for p in pids]
+        th0 = {p: thread_cpu(p) for p in pids if p is not None}
         cell = bench.Cell("petcd", op, inflight, round=1)
         await bench._run_cell(clients, cell, seconds, pids)
         cpu = [bench._cpu_seconds(p) - c for p, c in zip(pids, cpu0, strict=True)]
+        for p, before in th0.items():
+            threads[p] = thread_delta(before, thread_cpu(p))
         return cell, cpu
     finally:
         for c in clients:
@@ -143,7 +182,7 @@ async def _load(cluster: LocalCluster, op: str, inflight: int, seconds: float,
 
 
 def profile(op: str, inflight: int, seconds: float, rate: int, out_root: Path,
-            native: bool = False, keep_raw: bool = False,
+            native: bool = False, keep_raw: bool = False, gil_only: bool = True,
             say: Callable[[str], None] = print) -> Path:
     """Take one profile (module docstring); returns the directory written."""
     exe = py_spy()
@@ -152,6 +191,7 @@ def profile(op: str, inflight: int, seconds: float, rate: int, out_root: Path,
     load_start = bench._loadavg()
     cluster = LocalCluster("petcd", size=3)
     spies: list[Spy] = []
+    threads: dict[int, dict[str, float]] = {}
     try:
         say(f"[profile] starting 3-member petcd; load average {load_start}")
         cluster.start()
@@ -165,12 +205,13 @@ def profile(op: str, inflight: int, seconds: float, rate: int, out_root: Path,
                 pid = cluster.pid(m)
                 if pid is None:
                     raise ProfileError(f"{m.name} is not running")
-                spies.append(start_spy(exe, role, m, pid, out, rate, seconds, native))
+                spies.append(start_spy(exe, role, m, pid, out, rate, seconds, native,
+                                       gil_only))
             wait_sampling(spies)
             say(f"[profile] sampling leader {leader.name} and follower {follower.name} "
                 f"at {rate} Hz for {seconds:g}s of {op} @{inflight}")
 
-        cell, cpu = asyncio.run(_load(cluster, op, inflight, seconds, begin))
+        cell, cpu = asyncio.run(_load(cluster, op, inflight, seconds, begin, threads))
         for s in spies:
             stop_spy(s)
         if leader.name != cluster.leader().name:
@@ -190,7 +231,7 @@ def profile(op: str, inflight: int, seconds: float, rate: int, out_root: Path,
     report = [
         (f"profile {out.name}: petcd, 3 members on loopback, {op} @{inflight} in flight, "
         f"{seconds:g}s sampled at {rate} Hz (py-spy record --format raw --function"
-        f"{' --native' if native else ''}; idle excluded)"),
+        f"{' --native' if native else ''}{' --gil' if gil_only else ''}; idle excluded)"),
         (f"load average (1/5/15 min) at start {load_start}, at end {load_end}; "
         f"{os.cpu_count()} CPUs"),
         (f"{cell.requests} requests, {cell.errors} errors, {cell.rps:.0f} req/s, "
@@ -206,6 +247,10 @@ def profile(op: str, inflight: int, seconds: float, rate: int, out_root: Path,
         title = f"petcd {s.role} ({s.member.name}), {op} @{inflight}, {out.name}"
         flamegraph.write_svg(stacks, title, out / f"{s.role}.svg")
         report.append(f"== {s.role} {s.member.name}: {n} samples ==")
+        report.append("CPU ms/req by thread (/proc; py-spy's idle filter misses threads "
+                      "blocked in C, so this is the split to trust): " + ", ".join(
+                          f"{name} {per_req(sec):.3f}" for name, sec in sorted(
+                              threads.get(s.pid, {}).items(), key=lambda kv: -kv[1])))
         report.append(flamegraph.table("-- top 20 by own samples --",
                                        flamegraph.top_own(stacks), n))
         report.append(flamegraph.table("-- top 20 by inclusive samples --",
@@ -226,6 +271,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rate", type=int, default=100, help="samples per second (default 100)")
     ap.add_argument("--native", action="store_true", help="py-spy --native (C frames too)")
     ap.add_argument("--keep-raw", action="store_true", help="keep py-spy's collapsed stacks")
+    ap.add_argument("--all-threads", action="store_true",
+                    help="sample every non-idle thread, not only the GIL holder (py-spy's idle "
+                         "filter counts threads blocked in C code as busy)")
     ap.add_argument("--out", default=str(REPO_ROOT / "results" / "profiles"))
     args = ap.parse_args(argv)
     if not 0 < args.seconds <= 300 or not 1 <= args.inflight <= 4096:
@@ -234,7 +282,8 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--rate must be in 1..1000")
     try:
         out = profile(args.op, args.inflight, args.seconds, args.rate, Path(args.out),
-                      native=args.native, keep_raw=args.keep_raw)
+                      native=args.native, keep_raw=args.keep_raw,
+                      gil_only=not args.all_threads)
     except (ProfileError, ClusterError, OSError) as exc:
         print(f"[profile] failed: {exc}", file=sys.stderr, flush=True)
         return 1
