@@ -23,7 +23,7 @@ DOCKER_CONFORMANCE ?= conformance/test_kv.py conformance/test_watch.py conforman
 DOCKER_TARGETS ?= petcd,etcd-3.5
 HAVE_DOCKER = docker version >/dev/null 2>&1
 
-.PHONY: setup up down status test lint bench images gate baseline fuzz matrix-index
+.PHONY: setup up down status test lint bench profile images gate baseline fuzz matrix-index
 
 setup:
 	@scripts/setup.sh
@@ -79,6 +79,12 @@ lint: setup
 
 bench: setup
 	@$(PY) -m harness.bench
+
+# One bench cell (PROFILE_ARGS, default put @64) with py-spy on the leader and a follower:
+# flame graphs and top-20 tables under results/profiles/<time>/ (harness/profile.py).
+PROFILE_ARGS ?=
+profile: setup
+	@$(PY) -m harness.profile $(PROFILE_ARGS)
 
 # Regression gate (harness/gate): conformance subset, Jepsen-style matrix and interleaved speed
 # ratios vs etcd 3.5.1, compared with results/baseline/gate.json. GATE_TARGET picks the

@@ -6,8 +6,10 @@
 - `MetricsInterceptor`: go-grpc-prometheus's counters (started, handled by code, messages
   received and sent) with its label names and values, for every method and stream type.
 
-Both wrap the method handler once per call; the wrappers cost a dict lookup and a few counter
-increments per RPC (label children are cached per method).
+- `CachedChain`: runs those two, the learner restrictions and auth as ONE interceptor that
+  builds each method's handler once (grpc.aio awaits every interceptor on every call).
+
+The wrappers cost a few counter increments per RPC (label children are cached per method).
 """
 
 from __future__ import annotations
@@ -198,3 +200,56 @@ def _wrap_stream(inner: Any, lab: _Labels, client_streams: bool) -> Any:
         return out
 
     return coro
+
+
+def _const(handler: Handler) -> Continuation:
+    async def continuation(details: grpc.HandlerCallDetails) -> Handler:
+        return handler
+
+    return continuation
+
+
+async def _fold(chain: list[grpc.aio.ServerInterceptor], details: grpc.HandlerCallDetails,
+                handler: Handler) -> Handler:
+    """`handler` as `chain` (outermost first) would hand it to grpc."""
+    for ic in reversed(chain):
+        handler = await ic.intercept_service(_const(handler), details)
+    return handler
+
+
+class CachedChain(grpc.aio.ServerInterceptor):
+    """The interceptor chain `outer + [learner switch] + inner`, built once per method.
+
+    grpc.aio runs every interceptor's coroutine on every call, and each of petcd's built a new
+    wrapper and handler tuple per call. The handlers they build depend only on the method (and
+    on subsystems installed before the server starts), so this one interceptor builds them on
+    a method's first call and hands out the same handler afterwards: one for a voting member
+    and one as `learner.restrict` shapes it for a learner, picked per call because a learner
+    can be promoted at any time. The registered handler grpc resolves is compared by identity,
+    so a method whose handler is built anew per call (a generic handler) is rebuilt each time.
+    """
+
+    def __init__(self, outer: list[grpc.aio.ServerInterceptor],
+                 inner: list[grpc.aio.ServerInterceptor],
+                 is_learner: Callable[[], bool],
+                 restrict: Callable[[str, Handler], Handler]) -> None:
+        self._outer = outer
+        self._inner = inner
+        self._is_learner = is_learner
+        self._restrict = restrict
+        self._cache: dict[str, tuple[Handler, Handler, Handler]] = {}
+
+    async def intercept_service(
+        self, continuation: Continuation, details: grpc.HandlerCallDetails
+    ) -> Handler:
+        base = await continuation(details)
+        if base is None:
+            return None
+        method = details.method
+        hit = self._cache.get(method)
+        if hit is None or hit[0] is not base:
+            inner = await _fold(self._inner, details, base)
+            voter = await _fold(self._outer, details, inner)
+            learner = await _fold(self._outer, details, self._restrict(method, inner))
+            hit = self._cache[method] = (base, voter, learner)
+        return hit[2] if self._is_learner() else hit[1]

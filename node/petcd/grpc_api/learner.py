@@ -1,8 +1,9 @@
 """Learners serve only Status and serializable Range, as etcd 3.5's interceptors enforce.
 
-Every other RPC on a learner fails with "etcdserver: rpc not supported for learner". The
-check runs per call (a learner may be promoted at any time) and costs one attribute lookup
-on a voting member.
+Every other RPC on a learner fails with "etcdserver: rpc not supported for learner".
+`restrict` builds the learner's version of a method handler; the server's interceptor chain
+(`interceptors.CachedChain`) builds it once per method and picks it per call, because a learner
+may be promoted at any time.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from typing import Any
 import grpc
 
 from petcd import errors
-from petcd.server.etcdserver import EtcdServer
 
 Handler = Any  # grpc.RpcMethodHandler; its stub types do not fit the aio servicer signatures
 
@@ -55,21 +55,10 @@ def _serializable_only(handler: Handler) -> Handler:
     )
 
 
-class LearnerInterceptor(grpc.aio.ServerInterceptor):
-    def __init__(self, server: EtcdServer) -> None:
-        self.server = server
-
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Any]],
-        details: grpc.HandlerCallDetails,
-    ) -> Any:
-        handler = await continuation(details)
-        if handler is None or not self.server.is_learner_member():
-            return handler
-        method = details.method
-        if method == _STATUS or method.startswith("/grpc.health"):
-            return handler
-        if method == _RANGE:
-            return _serializable_only(handler)
-        return _refuse(handler)
+def restrict(method: str, handler: Handler) -> Handler:
+    """`handler` as a learner serves `method`: unchanged, serializable reads only, or refused."""
+    if handler is None or method == _STATUS or method.startswith("/grpc.health"):
+        return handler
+    if method == _RANGE:
+        return _serializable_only(handler)
+    return _refuse(handler)

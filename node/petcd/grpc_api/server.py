@@ -20,7 +20,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 
 from petcd.grpc_api import auth, decoding, election, interceptors, lease, lock, services
-from petcd.grpc_api.learner import LearnerInterceptor
+from petcd.grpc_api.learner import restrict as learner_restrict
 from petcd.grpc_api.watch import register as register_watch
 from petcd.http import client_router, metrics_router
 from petcd.http.http1 import serve_connection
@@ -100,11 +100,15 @@ async def start_client_server(
         raise ValueError("https:// client URLs need --cert-file and --key-file")
     recv_limit = server.max_request_bytes + GRPC_OVERHEAD_BYTES
     gs = grpc.aio.server(
+        # Metrics outermost, then the learner restrictions, quota and auth (each method's
+        # handler is built once: CachedChain).
         interceptors=[
-            interceptors.MetricsInterceptor(),
-            LearnerInterceptor(server),
-            interceptors.QuotaInterceptor(server),
-            auth.AuthInterceptor(server),
+            interceptors.CachedChain(
+                outer=[interceptors.MetricsInterceptor()],
+                inner=[interceptors.QuotaInterceptor(server), auth.AuthInterceptor(server)],
+                is_learner=server.is_learner_member,
+                restrict=learner_restrict,
+            )
         ],
         options=[
             # grpc core's own limit sits above etcd's so that `decoding` answers with grpc-go's

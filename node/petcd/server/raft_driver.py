@@ -10,7 +10,9 @@ transport reports) is a driver method, and the mutating ones wake the Ready loop
 Proposals are queued (`propose`) and stepped into the core as ONE MsgProp at the top of each
 Ready-loop turn. A proposal stepped earlier would only reach the wire with the next Ready
 anyway, so queueing adds no latency; it turns N proposals into one MsgApp per follower and one
-MsgAppResp back (and one forwarded MsgProp on a follower) instead of N of each.
+MsgAppResp back (and one forwarded MsgProp on a follower) instead of N of each. A leader puts
+the proposals its followers forward (a MsgProp from a peer) into the same queue, so one turn's
+local and forwarded proposals leave in one MsgApp per follower.
 
 Ordering contract (etcd-io/raft's): a follower sends its messages only after the entries and
 hard state of the same Ready are durable; a leader may send its appends while it persists
@@ -80,6 +82,10 @@ _APPLYING = "failed to apply committed entries"
 """The fatal record's message by the stage that failed (the Ready loop's `_stage`)."""
 
 
+_FORWARDED = 0
+"""The tag of a proposal forwarded by a follower (request IDs are never 0)."""
+
+
 class Sender(Protocol):
     def send(self, msgs: list[Message]) -> None: ...
 
@@ -123,6 +129,16 @@ class RaftDriver:
         so is everything before `start` (the server is not serving yet)."""
         if self._stopped or not self.started:
             return
+        if msg.type == MessageType.MsgProp and msg.entries:
+            if all(e.type == EntryType.EntryNormal for e in msg.entries):
+                # A follower's forwarded proposals join this turn's batch: stepped one by one,
+                # each forwarded MsgProp made the leader send every follower its own MsgApp
+                # (and get a MsgAppResp, and a follower fsync, back for each).
+                self._props.extend(e.data for e in msg.entries)
+                self._prop_tags.extend(_FORWARDED for _ in msg.entries)
+                self._wake.set()
+                return
+            self._flush_proposals()  # a conf change: keep the sender's order
         try:
             self.rn.step(msg)
         except Exception as exc:  # noqa: BLE001 - a bad peer message must not kill the node
@@ -132,8 +148,9 @@ class RaftDriver:
         self._wake.set()
 
     def propose(self, data: bytes, tag: int) -> None:
-        """Queue `data` for the next batch; if the core drops the batch, `tag` is reported
-        through `Application.proposals_dropped`. Queue order is log order."""
+        """Queue `data` for the next batch; if the core drops the batch, `tag` (non-zero) is
+        reported through `Application.proposals_dropped`. Queue order is log order; proposals
+        forwarded by followers (`step`) join the same queue."""
         self._props.append(data)
         self._prop_tags.append(tag)
         self._wake.set()
@@ -141,10 +158,13 @@ class RaftDriver:
     def _flush_proposals(self) -> None:
         datas, tags = self._props, self._prop_tags
         self._props, self._prop_tags = [], []
+        if not datas:
+            return
         try:
             self.rn.propose_batch(datas)
         except ProposalDroppedError:
-            self.app.proposals_dropped(tags)
+            # Forwarded proposals have no waiter here (their proposer times out, as in etcd).
+            self.app.proposals_dropped([t for t in tags if t != _FORWARDED])
 
     def call(self, fn: Callable[[], None]) -> None:
         """Run `fn` (a mutation of the core) and wake the loop."""
