@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from petcd import ids, tlsutil
+from petcd import errors, ids, tlsutil
 from petcd.config import Config
 from petcd.grpc_api.server import start_client_server
 from petcd.logutil import Logger
@@ -75,7 +75,7 @@ async def run(cfg: Config, logger: Logger) -> None:
 
     def on_removed(_peer: int) -> None:
         log.warning("the local member has been permanently removed from the cluster")
-        server.request_stop("the member has been permanently removed from the cluster")
+        server.request_stop(errors.MEMBER_REMOVED_EXIT)
 
     transport = PeerTransport(
         mid,

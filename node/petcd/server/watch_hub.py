@@ -36,12 +36,11 @@ from collections import deque
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from petcd import errors
 from petcd.mvcc.kv import Event, EventType, KeyValue
 from petcd.mvcc.kvstore import FROM_KEY, KVStore
 from petcd.server.watcher import (
     AUTO_WATCH_ID,
-    ERR_DUPLICATE_ID,
-    ERR_EMPTY_RANGE,
     INVALID_WATCH_ID,
     State,
     Watcher,
@@ -125,14 +124,14 @@ class WatchStream:
         wid = spec.watch_id
         err = ""
         if end and key >= end or self.closed:
-            err = ERR_EMPTY_RANGE
+            err = errors.WATCH_EMPTY_RANGE
         elif wid == AUTO_WATCH_ID:
             while self._next_id in self.watchers:
                 self._next_id += 1
             wid = self._next_id
             self._next_id += 1
         elif wid in self.watchers:
-            err = ERR_DUPLICATE_ID
+            err = errors.WATCH_DUPLICATE_ID
         if err:
             self._push(
                 WatchResponse(INVALID_WATCH_ID, cur, created=True, canceled=True, cancel_reason=err)

@@ -33,6 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from petcd import errors
 from petcd.ids import format_id
 from petcd.logutil import Logger
 from petcd.raft.codec import encode_message
@@ -190,7 +191,7 @@ class PeerSender:
         while True:
             url = self.urls[self._url_index % len(self.urls)] if self.urls else ""
             err = await self._connect_and_stream(url)
-            if err == wire.ERR_REMOVED_MEMBER:
+            if err == errors.PEER_REMOVED_MEMBER:
                 return
             if self.active:  # the link worked before failing: start backing off afresh
                 delay = BACKOFF_MIN
@@ -243,9 +244,9 @@ class PeerSender:
 
     def _refused(self, url: str, reply: wire.Reply) -> str:
         env = self._env
-        if reply.error == wire.ERR_REMOVED_MEMBER:
+        if reply.error == errors.PEER_REMOVED_MEMBER:
             self._log.error(
-                "the member has been permanently removed from the cluster",
+                errors.MEMBER_REMOVED_EXIT,
                 **{"peer-url": url},
             )
             self.active = False
@@ -253,7 +254,7 @@ class PeerSender:
             self._fail_queue()
             env.on_removed(self.peer_id)
             return reply.error
-        if reply.error == wire.ERR_CLUSTER_ID_MISMATCH:
+        if reply.error == errors.PEER_CLUSTER_ID_MISMATCH:
             self._log.warning(
                 "request sent was ignored by remote peer due to cluster ID mismatch",
                 **{

@@ -39,6 +39,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
+from petcd import errors
 from petcd.ids import format_id
 from petcd.logutil import Logger
 from petcd.raft.codec import decode_message
@@ -335,17 +336,17 @@ class PeerTransport:
                     "remote-peer-server-version": hello.server_version,
                 },
             )
-            return wire.ERR_CLUSTER_ID_MISMATCH
+            return errors.PEER_CLUSTER_ID_MISMATCH
         if self._is_id_removed(hello.frm):
             self._log.warning("rejected stream from remote peer because it was removed", **fields)
-            return wire.ERR_REMOVED_MEMBER
+            return errors.PEER_REMOVED_MEMBER
         if hello.to != self.local_id:
             self._log.warning(
                 "ignored streaming request; ID mismatch",
                 **fields,
                 **{"remote-peer-id-header": format_id(hello.to)},
             )
-            return wire.ERR_TO_MISMATCH
+            return errors.PEER_TO_MISMATCH
         return ""
 
     async def _receive(self, frm: int, reader: asyncio.StreamReader) -> None:
