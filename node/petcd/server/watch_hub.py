@@ -56,7 +56,7 @@ if TYPE_CHECKING:
 PROGRESS_NOTIFY_INTERVAL = 600.0
 """Seconds between progress notifications to idle synced watchers that asked for them (etcd:
 10 minutes, plus up to 10% jitter per stream). The server's
-`watch_progress_notify_interval` (--experimental-watch-progress-notify-interval, else
+`options.watch_progress_notify_interval` (--experimental-watch-progress-notify-interval, else
 PETCD_WATCH_PROGRESS_NOTIFY_INTERVAL: config.Settings) overrides it."""
 
 MIN_PROGRESS_NOTIFY_INTERVAL = 0.1
@@ -492,7 +492,7 @@ def _bounds(ws: Sequence[Watcher]) -> tuple[bytes, bytes | None]:
 
 def install(server: EtcdServer) -> None:
     """features installer: hang a hub on `server.watch_hub` and wire it to the server."""
-    interval = server.watch_progress_notify_interval
+    interval = server.options.watch_progress_notify_interval
     hub = WatchHub(server.store, PROGRESS_NOTIFY_INTERVAL if interval is None else float(interval))
     server.kv_listeners.append(hub.on_changes)
     server.restore_listeners.append(hub.on_restore)
