@@ -167,7 +167,8 @@ class RaftDriver:
         self.call(lambda: self.rn.report_unreachable(peer))
 
     def report_snapshot(self, peer: int, failed: bool) -> None:
-        """The transport finished (or failed) sending a snapshot to `peer`."""
+        """The transport finished (or failed) sending a snapshot to `peer`: the only report
+        of that snapshot's status."""
         self.call(lambda: self.rn.report_snapshot(peer, failed))
 
     def status(self) -> Status:
@@ -246,7 +247,7 @@ class RaftDriver:
                 for m in msgs
             ]
         if self.is_leader and msgs:
-            self._send(msgs, snaps_out)
+            self._send(msgs)
             msgs = []
         if rd.hard_state is not None or rd.entries or rd.snapshot is not None:
             persisted = rd.snapshot
@@ -267,7 +268,7 @@ class RaftDriver:
         if rd.snapshot is not None and rd.snapshot != EMPTY_SNAPSHOT:
             self.app.apply_snapshot(rd.snapshot)
         if msgs:
-            self._send(msgs, snaps_out)
+            self._send(msgs)
         if rd.committed_entries:
             self._stage = _APPLYING
             self.app.apply_entries(rd.committed_entries)
@@ -289,10 +290,9 @@ class RaftDriver:
         finally:
             metrics.WAL_FSYNC_SECONDS.observe(time.perf_counter() - t0)
 
-    def _send(self, msgs: list[Message], snaps_out: list[Message]) -> None:
+    def _send(self, msgs: list[Message]) -> None:
+        # The transport owns delivery from here, and reports each MsgSnap's outcome exactly
+        # once through `report_snapshot` (as etcd's snapshot sender: SnapshotFinish when sent,
+        # SnapshotFailure when dropped).
         assert self.transport is not None  # set by start()
         self.transport.send(msgs)
-        for m in snaps_out:
-            # The transport owns delivery from here; a lost snapshot is retried by Raft after
-            # the follower's next rejection, as with etcd's reportSnapshot(SnapshotFinish).
-            self.rn.report_snapshot(m.to, False)

@@ -11,6 +11,8 @@ Invariants and behaviour:
   down (the last connection attempt failed), the message is dropped and the owner's
   ``report_unreachable`` (and ``report_snapshot(failure=True)`` for MsgSnap) is called --
   etcd's behaviour when its stream buffer is full or the peer is inactive.
+* Every MsgSnap's outcome is reported exactly once: ``report_snapshot(peer, False)`` when its
+  frame was written to the connection, ``report_snapshot(peer, True)`` when it was dropped.
 * A failed dial, refused handshake, write error/timeout or EOF from the listener ends the
   connection: queued messages are dropped with ``report_unreachable`` and the task redials
   after an exponential backoff with jitter (``BACKOFF_MIN`` doubling to ``BACKOFF_MAX``), trying
@@ -139,12 +141,17 @@ class PeerSender:
         chunks: list[bytes] = []
         size = 0
         queue = self._queue
+        snaps = 0
         while queue and size < MAX_BATCH_BYTES:
-            data = encode_message(queue.popleft())
+            msg = queue.popleft()
+            snaps += msg.type == MessageType.MsgSnap
+            data = encode_message(msg)
             chunks.append(wire.frame(data))
             size += len(data) + 4
         if chunks:
             writer.write(b"".join(chunks) if len(chunks) > 1 else chunks[0])
+        for _ in range(snaps):
+            self._env.report_snapshot(self.peer_id, False)
 
     def set_urls(self, urls: list[str]) -> None:
         """Replace the peer's URLs; reconnect if the current one is gone."""

@@ -43,7 +43,7 @@ from petcd import errors
 from petcd.ids import format_id
 from petcd.logutil import Logger
 from petcd.raft.codec import decode_message
-from petcd.raft.types import Message
+from petcd.raft.types import Message, MessageType
 from petcd.tlsutil import TLSInfo
 from petcd.transport import http, wire
 from petcd.transport.peer import PeerSender, SenderEnv
@@ -248,7 +248,8 @@ class PeerTransport:
         """Queue each message for its ``to`` peer and write each peer's batch at once when
         its link is idle (else its sender task does); never blocks or awaits.
 
-        Messages to unknown peers (or to ourselves) are dropped silently, as etcd does.
+        Messages to unknown peers (or to ourselves) are dropped silently, as etcd does; a
+        MsgSnap among them is reported failed (Raft then probes that peer again).
         """
         touched: list[PeerSender] = []
         for msg in msgs:
@@ -257,6 +258,8 @@ class PeerTransport:
                 peer.enqueue(msg)
                 if peer not in touched:
                     touched.append(peer)
+            elif msg.type == MessageType.MsgSnap:
+                self._env.report_snapshot(msg.to, True)
         for peer in touched:
             peer.flush()
 
