@@ -68,7 +68,7 @@ def _report_config_error(boot: Logger, argv: Sequence[str], exc: ConfigError) ->
 async def _serve(cfg: Config, logger: Logger) -> None:
     """Run the server until it returns or a SIGINT/SIGTERM arrives."""
     # Imported lazily: --version/--help must work without the server package.
-    node = importlib.import_module("petcd.server.node")
+    node = importlib.import_module("petcd.assembly")
     run = cast(Callable[[Config, Logger], Awaitable[None]], node.run)
     loop = asyncio.get_running_loop()
     task = asyncio.ensure_future(run(cfg, logger))

@@ -491,7 +491,7 @@ def _bounds(ws: Sequence[Watcher]) -> tuple[bytes, bytes | None]:
 
 
 def install(server: EtcdServer) -> None:
-    """features installer: hang a hub on `server.watch_hub` and wire it to the server."""
+    """Installer (`assembly.INSTALLERS`): hang a hub on `server.watch_hub` and wire it to the server."""
     interval = server.options.watch_progress_notify_interval
     hub = WatchHub(server.store, PROGRESS_NOTIFY_INTERVAL if interval is None else float(interval))
     server.kv_listeners.append(hub.on_changes)

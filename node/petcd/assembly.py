@@ -1,4 +1,11 @@
-"""`run(config, logger)`: one petcd member, from data dir to serving, until stopped."""
+"""The assembly point: `run(config, logger)` builds one petcd member from its flags, from data
+dir to serving, until stopped.
+
+It sits above every layer it wires together (server/, its subsystems in server/ and v2/, the
+peer transport, the gRPC and HTTP APIs): nothing below imports it. `INSTALLERS` lists the
+subsystems (one `install(server)` each, run while the EtcdServer is built, configured from
+`ServerOptions`); `server_options` derives those options from the parsed `Config`.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +15,24 @@ from petcd import errors, ids, tlsutil
 from petcd.config import Config
 from petcd.grpc_api.server import start_client_server
 from petcd.logutil import Logger
+from petcd.server import alarms, auth_ops, compactor, lease_ops, server_metrics
 from petcd.server.bootstrap import open_member
-from petcd.server.etcdserver import EtcdServer
-from petcd.server.features import INSTALLERS
+from petcd.server.etcdserver import EtcdServer, Installer
 from petcd.server.options import ServerOptions
+from petcd.server.watch_hub import install as install_watch_hub
 from petcd.transport.transport import PeerTransport
+from petcd.v2 import server as v2_server
+
+INSTALLERS: tuple[Installer, ...] = (
+    lease_ops.install,
+    install_watch_hub,
+    alarms.install,
+    server_metrics.install,
+    v2_server.install,
+    compactor.install,
+    auth_ops.install,
+)
+"""Every optional subsystem, in install order; add one line per subsystem."""
 
 
 def server_options(cfg: Config, client_tls: tlsutil.TLSInfo | None) -> ServerOptions:

@@ -27,8 +27,8 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from petcd import errors
+from petcd.discovery.httpclient import HttpError, request
 from petcd.logutil import Logger
-from petcd.v2.httpclient import HttpError, request
 
 MAX_EXPONENTIAL_RETRIES = 8
 REQUEST_TIMEOUT = 5.0

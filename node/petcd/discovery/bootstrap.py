@@ -14,8 +14,9 @@ import asyncio
 
 from petcd import errors, ids
 from petcd.config import Config, ConfigError, replace
+from petcd.discovery import service as discovery
+from petcd.discovery import srv
 from petcd.logutil import Logger, new_logger
-from petcd.v2 import discovery, srv
 
 
 def _urls_map_string(cluster: dict[str, list[str]]) -> str:
