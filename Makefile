@@ -66,7 +66,7 @@ test: setup
 # Test directories whose modules import helper modules beside them (pytest puts each test
 # directory on sys.path): mypy checks each on its own with that directory on its path, as their
 # conftest.py files would otherwise be one top-level module `conftest` several times over.
-SIBLING_TEST_DIRS = node/tests/lease node/tests/mvcc node/tests/raft node/tests/v2 node/tests/watch \
+SIBLING_TEST_DIRS = node/tests/lease node/tests/mvcc node/tests/raft node/tests/discovery node/tests/watch \
 	toxiproxy/tests
 SIBLING_EXCLUDE = ^($(subst $() ,|,$(strip $(SIBLING_TEST_DIRS))))/
 

@@ -197,7 +197,7 @@ def _net(cluster: Cluster) -> Any:
     if not all(hasattr(cluster, a) for a in ("partition", "heal", "latency")):
         raise ClusterError(
             f"{type(cluster).__name__} cannot cut or slow links (local backend: use "
-            "jepsen_style.localnet.ProxiedLocalCluster; docker: Toxiproxy links not wired yet)")
+            "harness.localnet.ProxiedLocalCluster; docker: Toxiproxy links not wired yet)")
     return cluster
 
 

@@ -89,7 +89,7 @@ def make_cluster(opts: RunOptions, root: Path) -> Cluster:
     """A cluster of ``opts.members`` members of the target on the chosen backend (not
     started); the Docker backend has 3."""
     if opts.backend == "local":
-        from jepsen_style.localnet import ProxiedLocalCluster
+        from harness.localnet import ProxiedLocalCluster
 
         return ProxiedLocalCluster(opts.target, root=root, size=opts.members)
     if opts.backend == "docker":

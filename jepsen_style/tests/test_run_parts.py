@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from harness import ports
+from harness.linkproxy import PETCD_MAGIC, identify
 from jepsen_style.generator import Generator, GeneratorOptions
 from jepsen_style.history import pair, read_jsonl
-from jepsen_style.linkproxy import PETCD_MAGIC, identify
 from jepsen_style.recorder import Recorder
 
 REPO = Path(__file__).resolve().parents[2]
@@ -111,7 +111,7 @@ def _alive(s: socket.socket) -> bool:
 def test_linkproxy_cuts_and_heals_identified_links() -> None:
     srv, upstream = _echo_server()
     port = ports.free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "jepsen_style.linkproxy"], cwd=REPO,
+    proc = subprocess.Popen([sys.executable, "-m", "harness.linkproxy"], cwd=REPO,
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert proc.stdin is not None and proc.stdout is not None
 

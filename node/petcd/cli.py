@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import cast
 
 from petcd import config as config_mod
+from petcd import errors
 from petcd.config import Config, ConfigError, EnvConflictError, FlagError, HelpRequested
 from petcd.logutil import FatalError, Logger, new_logger
 
@@ -59,7 +60,7 @@ def _report_config_error(boot: Logger, argv: Sequence[str], exc: ConfigError) ->
         return exc.exit_code
     boot.info("Running: ", args=list(argv))
     boot.warning(exc.log_msg, error=str(exc))
-    if str(exc) == config_mod.ERR_UNSET_ADVERTISE_CLIENT_URLS:
+    if str(exc) == errors.CFG_UNSET_ADVERTISE_CLIENT_URLS:
         boot.warning("advertise client URLs are not set", error=str(exc))
     return exc.exit_code
 
@@ -67,7 +68,7 @@ def _report_config_error(boot: Logger, argv: Sequence[str], exc: ConfigError) ->
 async def _serve(cfg: Config, logger: Logger) -> None:
     """Run the server until it returns or a SIGINT/SIGTERM arrives."""
     # Imported lazily: --version/--help must work without the server package.
-    node = importlib.import_module("petcd.server.node")
+    node = importlib.import_module("petcd.assembly")
     run = cast(Callable[[Config, Logger], Awaitable[None]], node.run)
     loop = asyncio.get_running_loop()
     task = asyncio.ensure_future(run(cfg, logger))

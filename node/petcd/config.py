@@ -32,6 +32,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from petcd import errors
 from petcd import flags as cf
 from petcd.goflag import ValueParseError, is_ip, parse_urls_map, split_host_port
 from petcd.version import API_VERSION, PETCD_VERSION
@@ -59,17 +60,6 @@ LOG_LEVELS = ("debug", "info", "warn", "error", "dpanic", "panic", "fatal")
 
 Notice = tuple[str, str, dict[str, Any]]
 
-ERR_CONFLICT_BOOTSTRAP_FLAGS = (
-    'multiple discovery or bootstrap flags are set. Choose one of "initial-cluster", '
-    '"discovery" or "discovery-srv"'
-)
-ERR_UNSET_ADVERTISE_CLIENT_URLS = (
-    "--advertise-client-urls is required when --listen-client-urls is set explicitly"
-)
-ENV_CONFLICT_MSG = (
-    "conflicting environment variable is shadowed by corresponding command-line flag "
-    "(either unset environment variable or disable flag))"
-)
 
 
 class HelpRequested(Exception):
@@ -94,10 +84,10 @@ class ConfigError(Exception):
 class EnvConflictError(ConfigError):
     """A flag and its ``ETCD_*`` variable are both set (etcd: fatal log, exit 1)."""
 
-    log_msg = ENV_CONFLICT_MSG
+    log_msg = errors.CFG_ENV_CONFLICT
 
     def __init__(self, env_var: str) -> None:
-        super().__init__(ENV_CONFLICT_MSG)
+        super().__init__(errors.CFG_ENV_CONFLICT)
         self.env_var = env_var
 
 
@@ -149,7 +139,7 @@ def read_settings(environ: Mapping[str, str]) -> Settings:
         try:
             values[f.name] = kind(raw)
         except ValueError:
-            raise ConfigError(f'invalid value "{raw}" for {key}') from None
+            raise ConfigError(errors.CFG_INVALID_SETTING.format(raw=raw, key=key)) from None
     if "failpoints" in values:
         # Lazily: the failpoint table pulls in the error texts (and grpc); --help needs neither.
         from petcd.storage import failpoints
@@ -163,7 +153,9 @@ def read_settings(environ: Mapping[str, str]) -> Settings:
             split_host_port(values["failpoints_http"])
         except ValueParseError:
             raw = values["failpoints_http"]
-            raise ConfigError(f'invalid value "{raw}" for PETCD_FAILPOINTS_HTTP') from None
+            raise ConfigError(
+                errors.CFG_INVALID_SETTING.format(raw=raw, key="PETCD_FAILPOINTS_HTTP")
+            ) from None
     return Settings(**values)
 
 
@@ -303,7 +295,7 @@ class Config:
         try:
             return parse_urls_map(self.initial_cluster)
         except ValueParseError as exc:
-            raise ConfigError(f"error setting up initial cluster: {exc}") from None
+            raise ConfigError(errors.CFG_INITIAL_CLUSTER.format(error=exc)) from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -327,7 +319,7 @@ def parse(argv: Sequence[str], environ: Mapping[str, str]) -> Config:
     for spec, value in values:
         _assign(cfg, spec, value)
     if rest:
-        raise ConfigError(f"'{rest[0]}' is not a valid flag")
+        raise ConfigError(errors.CFG_NOT_A_FLAG.format(arg=rest[0]))
     if cfg.version:
         return cfg
     try:
@@ -370,7 +362,9 @@ def load_config_file(path: str) -> Config:
         with open(path, encoding="utf-8") as fh:
             text = fh.read()
     except OSError as exc:
-        raise ConfigError(f"open {path}: {exc.strerror.lower() if exc.strerror else exc}") from None
+        raise ConfigError(
+            errors.CFG_OPEN_FILE.format(path=path, error=exc.strerror.lower() if exc.strerror else exc)
+        ) from None
     cfg = Config()
     try:
         for spec, value in cf.config_file_values(text):
@@ -406,7 +400,7 @@ def _apply_environment(cfg: Config, environ: Mapping[str, str]) -> None:
         try:
             _assign(cfg, spec, spec.convert(val))
         except ValueParseError as exc:
-            error = ConfigError(f'invalid value "{val}" for {key}: {exc}')
+            error = ConfigError(errors.CFG_INVALID_ENV.format(raw=val, key=key, error=exc))
             continue
         cfg.notices.append(
             (
@@ -469,22 +463,20 @@ def _check_bind_urls(urls: list[str]) -> None:
             continue
         host, _ = split_host_port(hostport)
         if host != "localhost" and not is_ip(host):
-            raise ConfigError(f"expected IP in URL for binding ({u})")
+            raise ConfigError(errors.CFG_BIND_NOT_IP.format(url=u))
 
 
 def _check_host_urls(flag: str, urls: list[str]) -> None:
     for u in urls:
         host, _ = split_host_port(u.partition("://")[2])
         if host == "":
-            raise ConfigError(
-                f'--{flag} "{",".join(urls)}" must be "host:port" (unexpected empty host ({u}))'
-            )
+            raise ConfigError(errors.CFG_EMPTY_HOST.format(flag=flag, urls=",".join(urls), url=u))
 
 
 def validate(cfg: Config) -> None:
     """etcd ``embed.Config.Validate`` (plus its logger-level check); raises ConfigError."""
     if cfg.log_level not in LOG_LEVELS:
-        err = ConfigError(f'unrecognized level: "{cfg.log_level}"')
+        err = ConfigError(errors.CFG_UNRECOGNIZED_LEVEL.format(level=cfg.log_level))
         err.exit_code = 2
         raise err
     _check_bind_urls(cfg.listen_peer_urls)
@@ -493,27 +485,27 @@ def validate(cfg: Config) -> None:
     _check_host_urls("initial-advertise-peer-urls", cfg.initial_advertise_peer_urls)
     _check_host_urls("advertise-client-urls", cfg.advertise_client_urls)
     if cfg.initial_cluster_state not in ("new", "existing"):
-        raise ConfigError(f'unexpected clusterState "{cfg.initial_cluster_state}"')
+        raise ConfigError(errors.CFG_CLUSTER_STATE.format(state=cfg.initial_cluster_state))
     if sum(bool(x) for x in (cfg.discovery, cfg.initial_cluster, cfg.discovery_srv)) > 1:
-        raise ConfigError(ERR_CONFLICT_BOOTSTRAP_FLAGS)
+        raise ConfigError(errors.CFG_CONFLICT_BOOTSTRAP_FLAGS)
     if cfg.heartbeat_interval == 0:
-        raise ConfigError(f"--heartbeat-interval must be >0 (set to {cfg.heartbeat_interval}ms)")
+        raise ConfigError(errors.CFG_HEARTBEAT_ZERO.format(ms=cfg.heartbeat_interval))
     if cfg.election_timeout == 0:
-        raise ConfigError(f"--election-timeout must be >0 (set to {cfg.election_timeout}ms)")
+        raise ConfigError(errors.CFG_ELECTION_ZERO.format(ms=cfg.election_timeout))
     if 5 * cfg.heartbeat_interval > cfg.election_timeout:
         raise ConfigError(
-            f"--election-timeout[{cfg.election_timeout}ms] should be at least as 5 times as "
-            f"--heartbeat-interval[{cfg.heartbeat_interval}ms]"
+            errors.CFG_ELECTION_TOO_SHORT.format(
+                election=cfg.election_timeout, heartbeat=cfg.heartbeat_interval
+            )
         )
     if cfg.election_timeout > MAX_ELECTION_MS:
         raise ConfigError(
-            f"--election-timeout[{cfg.election_timeout}ms] is too long, and should be set less "
-            f"than {MAX_ELECTION_MS}ms"
+            errors.CFG_ELECTION_TOO_LONG.format(election=cfg.election_timeout, max=MAX_ELECTION_MS)
         )
     if cfg.listen_client_urls and not cfg.advertise_client_urls:
-        raise ConfigError(ERR_UNSET_ADVERTISE_CLIENT_URLS)
+        raise ConfigError(errors.CFG_UNSET_ADVERTISE_CLIENT_URLS)
     if cfg.auto_compaction_mode not in ("", "periodic", "revision"):
-        raise ConfigError(f'unknown auto-compaction-mode "{cfg.auto_compaction_mode}"')
+        raise ConfigError(errors.CFG_AUTO_COMPACTION_MODE.format(mode=cfg.auto_compaction_mode))
 
 
 # --------------------------------------------------------------------------------------------
@@ -551,9 +543,7 @@ def _urls_equal(a: list[str], b: list[str], resolver: Callable[[str], str]) -> s
 
 def _has_local_member(cfg: Config, cluster: dict[str, list[str]]) -> None:
     if cfg.name not in cluster:
-        raise ConfigError(
-            f'couldn\'t find local name "{cfg.name}" in the initial cluster configuration'
-        )
+        raise ConfigError(errors.CFG_LOCAL_NAME_MISSING.format(name=cfg.name))
 
 
 def _duplicate_url(cluster: dict[str, list[str]]) -> None:
@@ -562,7 +552,7 @@ def _duplicate_url(cluster: dict[str, list[str]]) -> None:
         for u in urls:
             if u in seen:
                 text = ",".join(sorted(f"{n}={x}" for n, us in cluster.items() for x in us))
-                raise ConfigError(f"initial cluster {text} has duplicate url")
+                raise ConfigError(errors.CFG_DUPLICATE_URL.format(cluster=text))
             seen.add(u)
 
 
@@ -585,22 +575,20 @@ def verify_bootstrap(
         if missing:
             mstr = ",".join(f"{cfg.name}={u}" for u in missing)
             raise ConfigError(
-                f"--initial-cluster has {mstr} but missing from "
-                f"--initial-advertise-peer-urls={','.join(ap)} ({mismatch})"
+                errors.CFG_ADVERTISE_MISSING.format(
+                    missing=mstr, advertise=",".join(ap), mismatch=mismatch
+                )
             )
         extra = [u for u in ap if u not in local]
         own = ",".join(f"{cfg.name}={u}" for u in ap)
         if extra:
-            raise ConfigError(
-                f"--initial-advertise-peer-urls has {','.join(extra)} but missing from "
-                f"--initial-cluster={own}"
-            )
+            raise ConfigError(errors.CFG_CLUSTER_MISSING.format(extra=",".join(extra), own=own))
         raise ConfigError(
-            f"failed to resolve {','.join(ap)} to match --initial-cluster={own} ({mismatch})"
+            errors.CFG_RESOLVE_MISMATCH.format(advertise=",".join(ap), own=own, mismatch=mismatch)
         )
     _duplicate_url(cluster)
     if not cluster and not cfg.discovery:
-        raise ConfigError("initial cluster unset and no discovery URL found")
+        raise ConfigError(errors.CFG_NO_CLUSTER)
     return cluster
 
 
@@ -610,7 +598,7 @@ def verify_join_existing(cfg: Config) -> dict[str, list[str]]:
     _has_local_member(cfg, cluster)
     _duplicate_url(cluster)
     if cfg.discovery:
-        raise ConfigError("discovery URL should not be set when joining existing initial cluster")
+        raise ConfigError(errors.CFG_DISCOVERY_ON_JOIN)
     return cluster
 
 

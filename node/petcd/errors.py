@@ -115,6 +115,19 @@ BAD_LEADER_TRANSFEREE = _e(_FP, "etcdserver: bad leader transferee")
 REQUEST_CANCELED = _e(grpc.StatusCode.CANCELLED, "etcdserver: request canceled")
 DEADLINE_EXCEEDED = _e(grpc.StatusCode.DEADLINE_EXCEEDED, "etcdserver: context deadline exceeded")
 
+# Lock and Election services (clientv3/concurrency and v3election's texts; etcd 3.5.1 maps
+# none of them to a gRPC code: clients see Unknown and the raw text).
+_UK = grpc.StatusCode.UNKNOWN
+SESSION_EXPIRED = _e(_UK, "mutex: session is expired")
+ELECTION_NOT_LEADER = _e(_UK, "election: not leader")
+ELECTION_NO_LEADER = _e(_UK, "election: no leader")
+MISSING_LEADER_KEY = _e(_UK, '"leader" field must be provided')
+LOST_WATCHER = _e(_UK, "lost watcher waiting for delete")
+
+# Watch stream cancel reasons (mvcc's, sent as WatchResponse.cancel_reason).
+WATCH_EMPTY_RANGE = "mvcc: watcher range is empty"
+WATCH_DUPLICATE_ID = "mvcc: duplicate watch ID provided on the WatchStream"
+
 # Not etcd request errors, but messages an operator reads when a member stops.
 MEMBER_REMOVED_EXIT = "the member has been permanently removed from the cluster"
 
@@ -122,6 +135,70 @@ MEMBER_REMOVED_EXIT = "the member has been permanently removed from the cluster"
 FAILPOINT_NO_EXIST = "failpoint: failpoint does not exist"
 FAILPOINT_DISABLED = "failpoint: failpoint is disabled"
 FAILPOINT_BAD_PARSE = "failpoint: could not parse terms"
+
+# Peer transport refusals (rafthttp's error texts, carried in petcd's handshake reply).
+PEER_CLUSTER_ID_MISMATCH = "cluster ID mismatch"
+PEER_INCOMPATIBLE_VERSION = "incompatible version"
+PEER_REMOVED_MEMBER = "removed member"
+PEER_TO_MISMATCH = "to field mismatch"
+
+# Configuration (etcdmain / embed.Config.Validate / VerifyBootstrap texts). `{name}` fields
+# are filled with str.format by petcd.config; the rest of each text is etcd's.
+CFG_CONFLICT_BOOTSTRAP_FLAGS = (
+    'multiple discovery or bootstrap flags are set. Choose one of "initial-cluster", '
+    '"discovery" or "discovery-srv"'
+)
+CFG_UNSET_ADVERTISE_CLIENT_URLS = (
+    "--advertise-client-urls is required when --listen-client-urls is set explicitly"
+)
+CFG_ENV_CONFLICT = (
+    "conflicting environment variable is shadowed by corresponding command-line flag "
+    "(either unset environment variable or disable flag))"
+)
+CFG_INVALID_SETTING = 'invalid value "{raw}" for {key}'
+CFG_INVALID_ENV = 'invalid value "{raw}" for {key}: {error}'
+CFG_INITIAL_CLUSTER = "error setting up initial cluster: {error}"
+CFG_NOT_A_FLAG = "'{arg}' is not a valid flag"
+CFG_OPEN_FILE = "open {path}: {error}"
+CFG_BIND_NOT_IP = "expected IP in URL for binding ({url})"
+CFG_EMPTY_HOST = '--{flag} "{urls}" must be "host:port" (unexpected empty host ({url}))'
+CFG_UNRECOGNIZED_LEVEL = 'unrecognized level: "{level}"'
+CFG_CLUSTER_STATE = 'unexpected clusterState "{state}"'
+CFG_HEARTBEAT_ZERO = "--heartbeat-interval must be >0 (set to {ms}ms)"
+CFG_ELECTION_ZERO = "--election-timeout must be >0 (set to {ms}ms)"
+CFG_ELECTION_TOO_SHORT = (
+    "--election-timeout[{election}ms] should be at least as 5 times as "
+    "--heartbeat-interval[{heartbeat}ms]"
+)
+CFG_ELECTION_TOO_LONG = (
+    "--election-timeout[{election}ms] is too long, and should be set less than {max}ms"
+)
+CFG_AUTO_COMPACTION_MODE = 'unknown auto-compaction-mode "{mode}"'
+CFG_LOCAL_NAME_MISSING = (
+    'couldn\'t find local name "{name}" in the initial cluster configuration'
+)
+CFG_DUPLICATE_URL = "initial cluster {cluster} has duplicate url"
+CFG_ADVERTISE_MISSING = (
+    "--initial-cluster has {missing} but missing from "
+    "--initial-advertise-peer-urls={advertise} ({mismatch})"
+)
+CFG_CLUSTER_MISSING = (
+    "--initial-advertise-peer-urls has {extra} but missing from --initial-cluster={own}"
+)
+CFG_RESOLVE_MISMATCH = "failed to resolve {advertise} to match --initial-cluster={own} ({mismatch})"
+CFG_NO_CLUSTER = "initial cluster unset and no discovery URL found"
+CFG_DISCOVERY_ON_JOIN = "discovery URL should not be set when joining existing initial cluster"
+
+# Discovery (etcd 3.5's v2discovery texts).
+DISCOVERY_INVALID_URL = "discovery: invalid URL"
+DISCOVERY_BAD_SIZE_KEY = "discovery: size key is bad"
+DISCOVERY_SIZE_NOT_FOUND = "discovery: size key not found"
+DISCOVERY_DUPLICATE_ID = "discovery: found duplicate id"
+DISCOVERY_DUPLICATE_NAME = "discovery: found duplicate name"
+DISCOVERY_FULL_CLUSTER = "discovery: cluster is full"
+DISCOVERY_TOO_MANY_RETRIES = "discovery: too many retries"
+DISCOVERY_BAD_ENDPOINT = "discovery: bad discovery endpoint"
+DISCOVERY_DUPLICATE_URL = "discovery cluster {cluster} has duplicate url"
 
 # gRPC transport-level texts (grpc-go's), for requests that never reach a handler.
 UNMARSHAL_PREFIX = "grpc: error unmarshalling request: "

@@ -2,7 +2,7 @@
 
 Each record is one line::
 
-    {"level":"info","ts":"2026-11-21T18:05:00.845Z","caller":"server/node.py:72",
+    {"level":"info","ts":"2026-11-21T18:05:00.845Z","caller":"petcd/assembly.py:72",
      "msg":"...", <bound fields>, <call fields>}
 
 Contract:

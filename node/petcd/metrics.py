@@ -5,10 +5,11 @@ in prometheus_client's default registry (which also carries the `process_*` and
 `python_*` collectors), rendered by `exposition()` for `/metrics`. Two kinds:
 
 - event metrics (counters, histograms) defined here and updated where the event happens;
-- state metrics (leader, indexes, sizes, ...) read from the installed server at scrape time by
-  `ServerCollector`, so they can never drift from the server's own state.
+- state metrics (leader, indexes, sizes, ...): the server publishes a `ServerState` source
+  (`publish_state`, from `petcd.server.server_metrics`), called by `ServerCollector` at scrape
+  time, so the values can never drift from the server's own state.
 
-Only one server per process is exported (the last one `install`ed); that is the petcd process
+Only one server per process is exported (the last one published); that is the petcd process
 model, and tests that run several servers in one process do not scrape.
 """
 
@@ -16,7 +17,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from prometheus_client import (
     REGISTRY,
@@ -29,9 +31,6 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from petcd import version
-
-if TYPE_CHECKING:
-    from petcd.server.etcdserver import EtcdServer
 
 T = TypeVar("T")
 
@@ -132,67 +131,84 @@ def _gauge(name: str, doc: str, value: float, labels: dict[str, str] | None = No
     return g
 
 
+@dataclass(frozen=True, slots=True)
+class ServerState:
+    """One server's state metrics, as plain values (what the server publishes)."""
+
+    member_id: int
+    has_leader: bool
+    is_leader: bool
+    is_learner: bool
+    leader_changes: int
+    committed_index: int
+    applied_index: int
+    pending_proposals: int
+    quota_backend_bytes: int
+    db_size_bytes: int
+    db_size_in_use_bytes: int
+    current_revision: int
+    compact_revision: int
+
+
+StateSource = Callable[[], ServerState]
+
+
 class ServerCollector(Collector):
-    """Reads the installed server's state at scrape time (etcd's gauges and a few counters)."""
+    """etcd's gauges (and a few counters) from the `ServerState` the published source gives
+    at scrape time; this module never reads a server's internals."""
 
     def __init__(self) -> None:
-        self.server: EtcdServer | None = None
+        self.source: StateSource | None = None
 
     def collect(self) -> Iterator[Any]:
-        s = self.server
-        if s is None:
+        if self.source is None:
             return
-        from petcd.server import alarms as alarms_mod  # lazy: metrics is imported everywhere
-
-        st = s.driver.status()
-        me = s.membership.members.get(s.id)
-        a = alarms_mod.get(s)
+        st = self.source()
         yield _gauge("etcd_server_has_leader", "Whether or not a leader exists. 1 is existence, "
-                     "0 is not.", 1 if s.leader_id else 0)
+                     "0 is not.", 1 if st.has_leader else 0)
         yield _gauge("etcd_server_is_leader", "Whether or not this member is a leader. 1 if is, "
-                     "0 otherwise.", 1 if s.leader_id == s.id else 0)
+                     "0 otherwise.", 1 if st.is_leader else 0)
         yield _gauge("etcd_server_is_learner", "Whether or not this member is a learner. 1 if "
-                     "is, 0 otherwise.", 1 if me is not None and me.is_learner else 0)
+                     "is, 0 otherwise.", 1 if st.is_learner else 0)
         changes = CounterMetricFamily(
             "etcd_server_leader_changes_seen", "The number of leader changes seen."
         )
-        changes.add_metric([], float(s.leader_changes))
+        changes.add_metric([], float(st.leader_changes))
         yield changes
         yield _gauge("etcd_server_proposals_committed_total",
-                     "The total number of consensus proposals committed.", st.hard_state.commit)
+                     "The total number of consensus proposals committed.", st.committed_index)
         yield _gauge("etcd_server_proposals_applied_total",
-                     "The total number of consensus proposals applied.", s.applied_index)
-        pending = len(s.wait)
+                     "The total number of consensus proposals applied.", st.applied_index)
         yield _gauge("etcd_server_proposals_pending",
-                     "The current number of pending proposals to commit.", pending)
+                     "The current number of pending proposals to commit.", st.pending_proposals)
         yield _gauge("etcd_server_id", "Server or member ID in hexadecimal format. 1 for "
-                     "'server_id' label with current ID.", 1, {"server_id": f"{s.id:x}"})
+                     "'server_id' label with current ID.", 1, {"server_id": f"{st.member_id:x}"})
         yield _gauge("etcd_server_version", "Which version is running. 1 for 'server_version' "
                      "label with current version.", 1, {"server_version": version.SERVER_VERSION})
         yield _gauge("etcd_cluster_version", "Which version is running. 1 for 'cluster_version' "
                      "label with current cluster version", 1, {"cluster_version": version.CLUSTER_MINOR_VERSION})
-        quota = a.quota_bytes if a is not None else 0
         yield _gauge("etcd_server_quota_backend_bytes",
-                     "Current backend storage quota size in bytes.", quota)
+                     "Current backend storage quota size in bytes.", st.quota_backend_bytes)
         yield _gauge("etcd_mvcc_db_total_size_in_bytes",
                      "Total size of the underlying database physically allocated in bytes.",
-                     s.backend.size_bytes())
+                     st.db_size_bytes)
         yield _gauge("etcd_mvcc_db_total_size_in_use_in_bytes",
                      "Total size of the underlying database logically in use in bytes.",
-                     s.backend.size_in_use_bytes())
+                     st.db_size_in_use_bytes)
         yield _gauge("etcd_debugging_mvcc_current_revision",
-                     "The current revision of store.", s.store.rev)
+                     "The current revision of store.", st.current_revision)
         yield _gauge("etcd_debugging_mvcc_compact_revision",
-                     "The revision of the last compaction in store.", s.store.compact_rev)
+                     "The revision of the last compaction in store.", st.compact_revision)
 
 
 _COLLECTOR = ServerCollector()
 REGISTRY.register(_COLLECTOR)
 
 
-def install(server: EtcdServer) -> None:
-    """Export `server`'s state metrics from now on."""
-    _COLLECTOR.server = server
+def publish_state(source: StateSource) -> None:
+    """Export the state `source()` returns at each scrape from now on (one server per
+    process: the last one published)."""
+    _COLLECTOR.source = source
 
 
 def exposition() -> tuple[bytes, str]:

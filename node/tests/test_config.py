@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from petcd import config, version
+from petcd import config, errors, version
 from petcd.config import Config, ConfigError, EnvConflictError, FlagError, HelpRequested
 
 from harness.impls import get_impl
@@ -41,7 +41,7 @@ def _outcome(rc: int, stderr: str) -> tuple[int, str, str]:
         rec = json.loads(line)
         if rec["level"] in ("warn", "fatal") and rec["msg"] in (
             "failed to verify flags",
-            config.ENV_CONFLICT_MSG,
+            errors.CFG_ENV_CONFLICT,
         ):
             return rc, rec["msg"], str(rec.get("error") or rec.get("environment-variable"))
     return rc, "", stderr

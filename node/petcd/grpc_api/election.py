@@ -16,10 +16,11 @@ from typing import Any
 
 import grpc
 
+from petcd import errors
 from petcd.api.v3electionpb import v3election_pb2 as epb
 from petcd.api.v3electionpb import v3election_pb2_grpc as epb_grpc
 from petcd.grpc_api.lock import call, guard_as_caller
-from petcd.server.concurrency import ERR_MISSING_LEADER_KEY, Concurrency, LeaderKey
+from petcd.server.concurrency import Concurrency, LeaderKey
 from petcd.server.etcdserver import EtcdServer
 
 
@@ -42,14 +43,14 @@ class ElectionService(epb_grpc.ElectionServicer):
     async def Proclaim(self, request: epb.ProclaimRequest, context: Any) -> epb.ProclaimResponse:
         guard_as_caller(self.c, context)
         if not request.HasField("leader"):
-            await context.abort(grpc.StatusCode.UNKNOWN, ERR_MISSING_LEADER_KEY.message)
+            await context.abort(grpc.StatusCode.UNKNOWN, errors.MISSING_LEADER_KEY.message)
         hdr = await call(context, self.c.proclaim(_claim(request.leader), request.value))
         return epb.ProclaimResponse(header=hdr)
 
     async def Resign(self, request: epb.ResignRequest, context: Any) -> epb.ResignResponse:
         guard_as_caller(self.c, context)
         if not request.HasField("leader"):
-            await context.abort(grpc.StatusCode.UNKNOWN, ERR_MISSING_LEADER_KEY.message)
+            await context.abort(grpc.StatusCode.UNKNOWN, errors.MISSING_LEADER_KEY.message)
         hdr = await call(context, self.c.resign(_claim(request.leader)))
         return epb.ResignResponse(header=hdr)
 

@@ -25,8 +25,9 @@ Answers:
   delivering; a keep-alive stream ends after its answers); if the first object does not
   decode the answer is code 2 (500), a later bad object just ends the sending.
 
-Routes are declared by the gateway_* modules with `route(path, service, method)`;
-`add_routes(router, server, grpc_target)` serves them all.
+Routes are declared as data by the gateway_* modules (`BINDINGS`: path, service, method);
+`route_table()` builds them into one table and `add_routes(router, server, grpc_target)`
+serves that table.
 """
 
 from __future__ import annotations
@@ -46,8 +47,14 @@ from google.protobuf.message import Message
 
 from petcd import errors
 from petcd.api import deep
-from petcd.api.etcdserverpb import rpc_pb2 as pb
-from petcd.http import gojson
+from petcd.http import (
+    gateway_auth,
+    gateway_concurrency,
+    gateway_kv,
+    gateway_lease,
+    gateway_watch,
+    gojson,
+)
 from petcd.http.http1 import JSON, Request, Response, Router, text_error
 from petcd.server.etcdserver import EtcdServer
 
@@ -92,19 +99,31 @@ class Route:
     server_streaming: bool
 
 
-ROUTES: dict[str, Route] = {}
-
-
-def route(path: str, service: ServiceDescriptor, name: str) -> None:
-    """Serve `service`'s method `name` at `path`."""
+def route(service: ServiceDescriptor, name: str) -> Route:
+    """The route calling `service`'s method `name`."""
     m = service.methods_by_name[name]
-    ROUTES[path] = Route(
+    return Route(
         method=f"/{service.full_name}/{name}",
         request_type=message_factory.GetMessageClass(m.input_type),
         response_type=message_factory.GetMessageClass(m.output_type),
         client_streaming=m.client_streaming,
         server_streaming=m.server_streaming,
     )
+
+
+def route_table() -> dict[str, Route]:
+    """{path: Route} of every binding the gateway serves (the gateway_* modules' tables)."""
+    return {
+        path: route(service, name)
+        for bindings in (
+            gateway_kv.BINDINGS,
+            gateway_lease.BINDINGS,
+            gateway_watch.BINDINGS,
+            gateway_auth.BINDINGS,
+            gateway_concurrency.BINDINGS,
+        )
+        for path, service, name in bindings
+    }
 
 
 # -- encoding ---------------------------------------------------------------------------------
@@ -306,15 +325,9 @@ async def _unary(r: Route, ch: grpc.aio.Channel, req: Request,
 def add_routes(router: Router, server: EtcdServer, grpc_target: str) -> Loopback:
     """Serve every declared route under /v3/ (and /v3beta/, which etcd rewrites to /v3/) by
     calling the gRPC server at `grpc_target`; returns the loopback (close it on shutdown)."""
-    # The route tables live in their own modules; importing them declares their routes.
     from petcd.grpc_api.server import GRPC_OVERHEAD_BYTES
-    from petcd.http import (  # noqa: F401
-        gateway_auth,
-        gateway_concurrency,
-        gateway_lease,
-        gateway_watch,
-    )
 
+    routes = route_table()
     loop = Loopback(grpc_target)
     limit = server.max_request_bytes + GRPC_OVERHEAD_BYTES  # the gRPC server's receive limit
 
@@ -324,7 +337,7 @@ def add_routes(router: Router, server: EtcdServer, grpc_target: str) -> Loopback
             path = "/v3/" + path[len("/v3beta/"):]
         if req.method == "OPTIONS":  # CORS preflight: etcd answers it before routing
             return Response(200, b"", None)
-        r = ROUTES.get(path)
+        r = routes.get(path)
         if r is None:
             return text_error(404, "Not Found")
         if req.method != "POST":
@@ -337,30 +350,3 @@ def add_routes(router: Router, server: EtcdServer, grpc_target: str) -> Loopback
     router.add_prefix("/v3/", handle)
     router.add_prefix("/v3beta/", handle)
     return loop
-
-
-# -- KV, Cluster, Maintenance -------------------------------------------------------------------
-
-_KV = pb.DESCRIPTOR.services_by_name["KV"]
-_CLUSTER = pb.DESCRIPTOR.services_by_name["Cluster"]
-_MAINTENANCE = pb.DESCRIPTOR.services_by_name["Maintenance"]
-
-route("/v3/kv/range", _KV, "Range")
-route("/v3/kv/put", _KV, "Put")
-route("/v3/kv/deleterange", _KV, "DeleteRange")
-route("/v3/kv/txn", _KV, "Txn")
-route("/v3/kv/compaction", _KV, "Compact")
-route("/v3/cluster/member/add", _CLUSTER, "MemberAdd")
-route("/v3/cluster/member/remove", _CLUSTER, "MemberRemove")
-route("/v3/cluster/member/update", _CLUSTER, "MemberUpdate")
-route("/v3/cluster/member/list", _CLUSTER, "MemberList")
-route("/v3/cluster/member/promote", _CLUSTER, "MemberPromote")
-route("/v3/maintenance/alarm", _MAINTENANCE, "Alarm")
-route("/v3/maintenance/status", _MAINTENANCE, "Status")
-route("/v3/maintenance/defragment", _MAINTENANCE, "Defragment")
-# etcd 3.5.1's rpc.proto binds both Hash and HashKV to /v3/maintenance/hash; its gateway's
-# mux serves the first binding (Hash), so HashKV has no gateway path.
-route("/v3/maintenance/hash", _MAINTENANCE, "Hash")
-route("/v3/maintenance/snapshot", _MAINTENANCE, "Snapshot")
-route("/v3/maintenance/transfer-leadership", _MAINTENANCE, "MoveLeader")
-route("/v3/maintenance/downgrade", _MAINTENANCE, "Downgrade")

@@ -3,28 +3,32 @@
 
 from __future__ import annotations
 
+from google.protobuf.descriptor import ServiceDescriptor
+
 from petcd.api.etcdserverpb import rpc_pb2 as pb
-from petcd.http.gateway import route
 
 _AUTH = pb.DESCRIPTOR.services_by_name["Auth"]
 
-for _path, _method in (
-    ("enable", "AuthEnable"),
-    ("disable", "AuthDisable"),
-    ("status", "AuthStatus"),
-    ("authenticate", "Authenticate"),
-    ("user/add", "UserAdd"),
-    ("user/get", "UserGet"),
-    ("user/list", "UserList"),
-    ("user/delete", "UserDelete"),
-    ("user/changepw", "UserChangePassword"),
-    ("user/grant", "UserGrantRole"),
-    ("user/revoke", "UserRevokeRole"),
-    ("role/add", "RoleAdd"),
-    ("role/get", "RoleGet"),
-    ("role/list", "RoleList"),
-    ("role/delete", "RoleDelete"),
-    ("role/grant", "RoleGrantPermission"),
-    ("role/revoke", "RoleRevokePermission"),
-):
-    route(f"/v3/auth/{_path}", _AUTH, _method)
+BINDINGS: tuple[tuple[str, ServiceDescriptor, str], ...] = tuple(
+    (f"/v3/auth/{path}", _AUTH, method)
+    for path, method in (
+        ("enable", "AuthEnable"),
+        ("disable", "AuthDisable"),
+        ("status", "AuthStatus"),
+        ("authenticate", "Authenticate"),
+        ("user/add", "UserAdd"),
+        ("user/get", "UserGet"),
+        ("user/list", "UserList"),
+        ("user/delete", "UserDelete"),
+        ("user/changepw", "UserChangePassword"),
+        ("user/grant", "UserGrantRole"),
+        ("user/revoke", "UserRevokeRole"),
+        ("role/add", "RoleAdd"),
+        ("role/get", "RoleGet"),
+        ("role/list", "RoleList"),
+        ("role/delete", "RoleDelete"),
+        ("role/grant", "RoleGrantPermission"),
+        ("role/revoke", "RoleRevokePermission"),
+    )
+)
+"""(path, service, method) of every route (built into the table by `gateway.route_table`)."""

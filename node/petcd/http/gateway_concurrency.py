@@ -3,14 +3,20 @@
 
 from __future__ import annotations
 
+from google.protobuf.descriptor import ServiceDescriptor
+
 from petcd.api.v3electionpb import v3election_pb2 as epb
 from petcd.api.v3lockpb import v3lock_pb2 as lpb
-from petcd.http.gateway import route
 
 _LOCK = lpb.DESCRIPTOR.services_by_name["Lock"]
 _ELECTION = epb.DESCRIPTOR.services_by_name["Election"]
 
-route("/v3/lock/lock", _LOCK, "Lock")
-route("/v3/lock/unlock", _LOCK, "Unlock")
-for _name in ("Campaign", "Proclaim", "Leader", "Observe", "Resign"):
-    route(f"/v3/election/{_name.lower()}", _ELECTION, _name)
+BINDINGS: tuple[tuple[str, ServiceDescriptor, str], ...] = (
+    ("/v3/lock/lock", _LOCK, "Lock"),
+    ("/v3/lock/unlock", _LOCK, "Unlock"),
+    *(
+        (f"/v3/election/{name.lower()}", _ELECTION, name)
+        for name in ("Campaign", "Proclaim", "Leader", "Observe", "Resign")
+    ),
+)
+"""(path, service, method) of every route (built into the table by `gateway.route_table`)."""

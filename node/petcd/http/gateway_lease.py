@@ -5,16 +5,20 @@ after the last answer)."""
 
 from __future__ import annotations
 
+from google.protobuf.descriptor import ServiceDescriptor
+
 from petcd.api.etcdserverpb import rpc_pb2 as pb
-from petcd.http.gateway import route
 
 _LEASE = pb.DESCRIPTOR.services_by_name["Lease"]
 
-route("/v3/lease/grant", _LEASE, "LeaseGrant")
-route("/v3/lease/revoke", _LEASE, "LeaseRevoke")
-route("/v3/kv/lease/revoke", _LEASE, "LeaseRevoke")
-route("/v3/lease/keepalive", _LEASE, "LeaseKeepAlive")
-route("/v3/lease/timetolive", _LEASE, "LeaseTimeToLive")
-route("/v3/kv/lease/timetolive", _LEASE, "LeaseTimeToLive")
-route("/v3/lease/leases", _LEASE, "LeaseLeases")
-route("/v3/kv/lease/leases", _LEASE, "LeaseLeases")
+BINDINGS: tuple[tuple[str, ServiceDescriptor, str], ...] = (
+    ("/v3/lease/grant", _LEASE, "LeaseGrant"),
+    ("/v3/lease/revoke", _LEASE, "LeaseRevoke"),
+    ("/v3/kv/lease/revoke", _LEASE, "LeaseRevoke"),
+    ("/v3/lease/keepalive", _LEASE, "LeaseKeepAlive"),
+    ("/v3/lease/timetolive", _LEASE, "LeaseTimeToLive"),
+    ("/v3/kv/lease/timetolive", _LEASE, "LeaseTimeToLive"),
+    ("/v3/lease/leases", _LEASE, "LeaseLeases"),
+    ("/v3/kv/lease/leases", _LEASE, "LeaseLeases"),
+)
+"""(path, service, method) of every route (built into the table by `gateway.route_table`)."""

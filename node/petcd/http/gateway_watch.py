@@ -5,7 +5,11 @@ stays (the watch stream outlives the end of the request body, as etcd's)."""
 
 from __future__ import annotations
 
-from petcd.api.etcdserverpb import rpc_pb2 as pb
-from petcd.http.gateway import route
+from google.protobuf.descriptor import ServiceDescriptor
 
-route("/v3/watch", pb.DESCRIPTOR.services_by_name["Watch"], "Watch")
+from petcd.api.etcdserverpb import rpc_pb2 as pb
+
+BINDINGS: tuple[tuple[str, ServiceDescriptor, str], ...] = (
+    ("/v3/watch", pb.DESCRIPTOR.services_by_name["Watch"], "Watch"),
+)
+"""(path, service, method) of every route (built into the table by `gateway.route_table`)."""

@@ -230,8 +230,8 @@ class Alarms:
 
 
 def install(server: EtcdServer) -> None:
-    """Hang `server.alarms` on the server and route `alarm` entries to it."""
-    alarms = Alarms(server)
+    """Set `server.alarms` (quota: --quota-backend-bytes) and route `alarm` entries to it."""
+    alarms = Alarms(server, server.options.quota_backend_bytes)
     server.alarms = alarms
     server.register_apply("alarm", alarms.apply)
     server.restore_listeners.append(alarms.store.reload)
@@ -241,9 +241,3 @@ def get(server: EtcdServer) -> Alarms | None:
     """The server's alarm subsystem, if installed."""
     return server.alarms
 
-
-def configure(server: EtcdServer, quota_backend_bytes: int) -> None:
-    """Apply --quota-backend-bytes to an installed alarm subsystem (no-op if not installed)."""
-    a = get(server)
-    if a is not None:
-        a.set_quota(quota_backend_bytes)

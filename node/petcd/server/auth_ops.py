@@ -31,7 +31,6 @@ from petcd.api.etcdserverpb import rpc_pb2 as pb
 from petcd.api.petcdpb import internal_pb2 as ipb
 from petcd.raft.types import Entry
 from petcd.server.auth_store import (
-    DEFAULT_BCRYPT_COST,
     AuthInfo,
     AuthStore,
     hash_password,
@@ -281,21 +280,15 @@ class AuthOps:
 
 
 def install(server: EtcdServer) -> None:
-    """Hang `AuthOps` on `server.auth` (etcd's defaults: bcrypt cost 10, token TTL 300s)."""
-    store = AuthStore(server.backend, SimpleTokens(DEFAULT_TTL_SECONDS), DEFAULT_BCRYPT_COST)
+    """Set `server.auth` (--bcrypt-cost, --auth-token-ttl from `server.options`)."""
+    opts = server.options
+    ttl = opts.auth_token_ttl if opts.auth_token_ttl > 0 else DEFAULT_TTL_SECONDS
+    store = AuthStore(server.backend, SimpleTokens(ttl), opts.bcrypt_cost)
     ops = AuthOps(server, store)
     ops.register()
     server.restore_listeners.append(store.reload)
     server.add_task("auth-token-sweeper", ops.run_sweeper)
     server.auth = ops
-
-
-def configure(server: EtcdServer, bcrypt_cost: int, token_ttl_seconds: float) -> None:
-    """Apply --bcrypt-cost and --auth-token-ttl (call after `install`)."""
-    ops = get(server)
-    if ops is not None:
-        ops.store.bcrypt_cost = bcrypt_cost
-        ops.store.tokens.ttl = token_ttl_seconds if token_ttl_seconds > 0 else DEFAULT_TTL_SECONDS
 
 
 def get(server: EtcdServer) -> AuthOps | None:

@@ -21,6 +21,7 @@ from pathlib import Path
 from petcd import ids
 from petcd.api.petcdpb import internal_pb2 as ipb
 from petcd.config import Config, ConfigError, verify_bootstrap, verify_join_existing
+from petcd.discovery.bootstrap import resolve_initial_cluster
 from petcd.logutil import Logger
 from petcd.raft.types import ConfChange, ConfChangeType, ConfState, Entry, EntryType, HardState
 from petcd.server.force_new_cluster import force_standalone
@@ -30,7 +31,6 @@ from petcd.storage.backend import Backend
 from petcd.storage.raft_log import DurableRaftStorage
 from petcd.tlsutil import peer_dial_context
 from petcd.transport.http import fetch_members
-from petcd.v2.bootstrap import resolve_initial_cluster
 
 
 @dataclass(slots=True)

@@ -116,7 +116,8 @@ class Compactor:
 
 def install(server: EtcdServer) -> None:
     """Start auto compaction when the server was configured for it."""
-    mode, retention = server.auto_compaction
+    mode = server.options.auto_compaction_mode
+    retention = server.options.auto_compaction_retention
     value = parse_retention(mode, retention) if retention else 0.0
     if value <= 0:
         return

@@ -38,8 +38,6 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import grpc
-
 from petcd import errors
 from petcd.api.etcdserverpb import rpc_pb2 as pb
 from petcd.api.mvccpb import kv_pb2 as mvccpb
@@ -64,14 +62,6 @@ REQUEST_GUARD: contextvars.ContextVar[Guard | None] = contextvars.ContextVar(
 
 SESSION_TTL = 60
 """TTL of the lease granted for a request without one (clientv3 concurrency's default)."""
-
-_UNKNOWN = grpc.StatusCode.UNKNOWN
-ERR_SESSION_EXPIRED = errors.EtcdError(_UNKNOWN, "mutex: session is expired")
-ERR_NOT_LEADER = errors.EtcdError(_UNKNOWN, "election: not leader")
-ERR_NO_LEADER = errors.EtcdError(_UNKNOWN, "election: no leader")
-ERR_MISSING_LEADER_KEY = errors.EtcdError(_UNKNOWN, '"leader" field must be provided')
-ERR_LOST_WATCHER = errors.EtcdError(_UNKNOWN, "lost watcher waiting for delete")
-
 
 @dataclass(frozen=True, slots=True)
 class LeaderKey:
@@ -192,7 +182,7 @@ class Concurrency:
             while (resp := await w.next()) is not None:
                 if any(ev.type is EventType.DELETE for ev in resp.events):
                     return
-            raise errors.COMPACTED if w.compacted else ERR_LOST_WATCHER
+            raise errors.COMPACTED if w.compacted else errors.LOST_WATCHER
         finally:
             w.close()
 
@@ -255,7 +245,7 @@ class Concurrency:
                 self.s.log.warning("unlock after failed lock failed", error=err.message)
             raise
         if not got.kvs:
-            raise ERR_SESSION_EXPIRED
+            raise errors.SESSION_EXPIRED
         return got.header, key
 
     async def unlock(self, key: bytes) -> pb.ResponseHeader:
@@ -320,7 +310,7 @@ class Concurrency:
             )
         )
         if not resp.succeeded:
-            raise ERR_NOT_LEADER
+            raise errors.ELECTION_NOT_LEADER
         return resp.header
 
     async def resign(self, leader: LeaderKey) -> pb.ResponseHeader:
@@ -342,7 +332,7 @@ class Concurrency:
         """The current leader's key-value (the oldest contender), or "election: no leader"."""
         resp = await self._range(_prefix_range(name + b"/", descend=False))
         if not resp.kvs:
-            raise ERR_NO_LEADER
+            raise errors.ELECTION_NO_LEADER
         return resp.header, resp.kvs[0]
 
     async def observe(

@@ -15,7 +15,7 @@ import asyncio
 import os
 import random
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from google.protobuf.message import DecodeError, Message
@@ -24,7 +24,6 @@ from petcd import errors, metrics
 from petcd.api import deep
 from petcd.api.etcdserverpb import rpc_pb2 as pb
 from petcd.api.petcdpb import internal_pb2 as ipb
-from petcd.config import Settings
 from petcd.logutil import Logger
 from petcd.mvcc.errors import CompactedError, FutureRevError
 from petcd.mvcc.kv import Event
@@ -49,6 +48,7 @@ from petcd.server.applier import (
 from petcd.server.cluster import ClusterOps, PeerSender
 from petcd.server.leader_client import LeaderChannels
 from petcd.server.membership import Membership
+from petcd.server.options import ServerOptions
 from petcd.server.raft_driver import RaftDriver
 from petcd.server.wait import IndexWait, Wait
 from petcd.storage import failpoints
@@ -65,6 +65,8 @@ if TYPE_CHECKING:
 
 R = TypeVar("R", bound=Message)
 ApplyHandler = Callable[[Any, Entry], Any]
+Installer = Callable[["EtcdServer"], None]
+"""Attaches one subsystem to a server under construction (see `EtcdServer.__init__`)."""
 
 READ_INDEX_RETRY_SECONDS = 0.5
 """How long one ReadIndex round may take before it is asked again (etcd: 500ms)."""
@@ -82,38 +84,36 @@ class EtcdServer:
         self,
         *,
         member_id: int,
-        name: str,
-        client_urls: list[str],
         backend: Backend,
         raft_storage: DurableRaftStorage,
-        heartbeat_ms: int,
-        election_ms: int,
-        snapshot_count: int,
-        max_txn_ops: int,
-        max_request_bytes: int,
-        cluster_token: str,
+        options: ServerOptions,
         logger: Logger,
-        settings: Settings | None = None,
-        compaction_batch_limit: int = 0,
+        installers: Sequence[Installer] = (),
     ) -> None:
+        """Build the member from its opened data dir and `options`, then run `installers`
+        (each sets one subsystem field below); the server is complete when this returns."""
+        opts = options
+        self.options = opts
         self.id = member_id
-        self.name = name
-        self.client_urls = client_urls
+        self.name = opts.name
+        self.client_urls = list(opts.client_urls)
         self.backend = backend
         self.raft_storage = raft_storage
-        self.settings = settings or Settings()
+        self.settings = opts.settings
         """petcd's PETCD_* tunables (config.Settings)."""
-        self.store = KVStore(backend, compaction_batch_limit=compaction_batch_limit)
+        self.store = KVStore(backend, compaction_batch_limit=opts.compaction_batch_limit)
         self.membership = Membership(backend)
         self.kv = KVApplier(self.store)
-        self.cluster = ClusterOps(self, cluster_token)
+        self.cluster = ClusterOps(self, opts.cluster_token)
         self.leader_channels = LeaderChannels(self.membership)
-        self.heartbeat_ms = heartbeat_ms
-        self.election_ticks = max(1, election_ms // heartbeat_ms)
-        self.snapshot_count = snapshot_count
-        self.max_txn_ops = max_txn_ops
-        self.max_request_bytes = max_request_bytes
-        self.request_timeout = 5.0 + 2 * election_ms / 1000.0
+        # Followers dial the leader's client URL with the client-side TLS (see tlsutil).
+        self.leader_channels.tls.info = opts.client_tls
+        self.heartbeat_ms = opts.heartbeat_ms
+        self.election_ticks = max(1, opts.election_ms // opts.heartbeat_ms)
+        self.snapshot_count = opts.snapshot_count
+        self.max_txn_ops = opts.max_txn_ops
+        self.max_request_bytes = opts.max_request_bytes
+        self.request_timeout = 5.0 + 2 * opts.election_ms / 1000.0
         self.log = logger
 
         self.applied_index = self.store.consistent_index
@@ -170,18 +170,16 @@ class EtcdServer:
         """Called after the state machine was replaced by a snapshot from the leader."""
         self._task_factories: list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = []
 
-        # The subsystems, each set once by its installer (`features.INSTALLERS`) before start;
-        # None means not installed (the gRPC adapters then do not serve that API).
+        # The subsystems, each set once by its installer (`installers`, the assembly point's
+        # `INSTALLERS`) right here; None means not installed (the gRPC adapters then do not
+        # serve that API).
         self.leases: LeaseOps | None = None
         self.watch_hub: WatchHub | None = None
         self.alarms: Alarms | None = None
         self.auth: AuthOps | None = None
         self.v2: V2Server | None = None
-        self.auto_compaction: tuple[str, str] = ("periodic", "0")
-        """(--auto-compaction-mode, --auto-compaction-retention)."""
-        self.watch_progress_notify_interval: float | None = None
-        """--experimental-watch-progress-notify-interval when given (the watch hub's default
-        otherwise)."""
+        for install in installers:
+            install(self)
 
     # -- lifecycle --------------------------------------------------------------------------
 

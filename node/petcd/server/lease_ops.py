@@ -239,6 +239,7 @@ def install(server: EtcdServer) -> None:
         logger=server.log,
     )
     ops = LeaseOps(server, lessor)
+    ops.forwarder.tls.info = server.options.client_tls
     server.kv.leases = lessor
     server.kv_listeners.append(lessor.on_kv_changes)
     server.restore_listeners.append(lessor.recover)

@@ -191,7 +191,8 @@ class RaftDriver:
         self.call(lambda: self.rn.report_unreachable(peer))
 
     def report_snapshot(self, peer: int, failed: bool) -> None:
-        """The transport finished (or failed) sending a snapshot to `peer`."""
+        """The transport finished (or failed) sending a snapshot to `peer`: the only report
+        of that snapshot's status."""
         self.call(lambda: self.rn.report_snapshot(peer, failed))
 
     def status(self) -> Status:
@@ -272,7 +273,7 @@ class RaftDriver:
         if self.is_leader and msgs:
             if d := fp.check(fp.RAFT_BEFORE_LEADER_SEND):
                 await asyncio.sleep(d)
-            self._send(msgs, snaps_out)
+            self._send(msgs)
             msgs = []
         incoming = rd.snapshot is not None and rd.snapshot != EMPTY_SNAPSHOT
         if incoming and (d := fp.check(fp.RAFT_BEFORE_SAVE_SNAP)):
@@ -310,7 +311,7 @@ class RaftDriver:
         if msgs:
             if d := fp.check(fp.RAFT_BEFORE_FOLLOWER_SEND):
                 await asyncio.sleep(d)
-            self._send(msgs, snaps_out)
+            self._send(msgs)
         if rd.committed_entries:
             self._stage = _APPLYING
             await self._apply(rd.committed_entries)
@@ -362,10 +363,9 @@ class RaftDriver:
         finally:
             metrics.WAL_FSYNC_SECONDS.observe(time.perf_counter() - t0)
 
-    def _send(self, msgs: list[Message], snaps_out: list[Message]) -> None:
+    def _send(self, msgs: list[Message]) -> None:
+        # The transport owns delivery from here, and reports each MsgSnap's outcome exactly
+        # once through `report_snapshot` (as etcd's snapshot sender: SnapshotFinish when sent,
+        # SnapshotFailure when dropped).
         assert self.transport is not None  # set by start()
         self.transport.send(msgs)
-        for m in snaps_out:
-            # The transport owns delivery from here; a lost snapshot is retried by Raft after
-            # the follower's next rejection, as with etcd's reportSnapshot(SnapshotFinish).
-            self.rn.report_snapshot(m.to, False)

@@ -36,12 +36,11 @@ from collections import deque
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from petcd import errors
 from petcd.mvcc.kv import Event, EventType, KeyValue
 from petcd.mvcc.kvstore import FROM_KEY, KVStore
 from petcd.server.watcher import (
     AUTO_WATCH_ID,
-    ERR_DUPLICATE_ID,
-    ERR_EMPTY_RANGE,
     INVALID_WATCH_ID,
     State,
     Watcher,
@@ -58,7 +57,7 @@ if TYPE_CHECKING:
 PROGRESS_NOTIFY_INTERVAL = 600.0
 """Seconds between progress notifications to idle synced watchers that asked for them (etcd:
 10 minutes, plus up to 10% jitter per stream). The server's
-`watch_progress_notify_interval` (--experimental-watch-progress-notify-interval, else
+`options.watch_progress_notify_interval` (--experimental-watch-progress-notify-interval, else
 PETCD_WATCH_PROGRESS_NOTIFY_INTERVAL: config.Settings) overrides it."""
 
 MIN_PROGRESS_NOTIFY_INTERVAL = 0.1
@@ -126,14 +125,14 @@ class WatchStream:
         wid = spec.watch_id
         err = ""
         if end and key >= end or self.closed:
-            err = ERR_EMPTY_RANGE
+            err = errors.WATCH_EMPTY_RANGE
         elif wid == AUTO_WATCH_ID:
             while self._next_id in self.watchers:
                 self._next_id += 1
             wid = self._next_id
             self._next_id += 1
         elif wid in self.watchers:
-            err = ERR_DUPLICATE_ID
+            err = errors.WATCH_DUPLICATE_ID
         if err:
             self._push(
                 WatchResponse(INVALID_WATCH_ID, cur, created=True, canceled=True, cancel_reason=err)
@@ -497,8 +496,8 @@ def _bounds(ws: Sequence[Watcher]) -> tuple[bytes, bytes | None]:
 
 
 def install(server: EtcdServer) -> None:
-    """features installer: hang a hub on `server.watch_hub` and wire it to the server."""
-    interval = server.watch_progress_notify_interval
+    """Installer (`assembly.INSTALLERS`): hang a hub on `server.watch_hub` and wire it to the server."""
+    interval = server.options.watch_progress_notify_interval
     hub = WatchHub(server.store, PROGRESS_NOTIFY_INTERVAL if interval is None else float(interval))
     server.kv_listeners.append(hub.on_changes)
     server.restore_listeners.append(hub.on_restore)

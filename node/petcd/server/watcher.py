@@ -23,8 +23,6 @@ AUTO_WATCH_ID = 0
 INVALID_WATCH_ID = -1
 """watch_id of refused creates and of progress responses not tied to one watcher."""
 
-ERR_EMPTY_RANGE = "mvcc: watcher range is empty"
-ERR_DUPLICATE_ID = "mvcc: duplicate watch ID provided on the WatchStream"
 
 
 @dataclass(slots=True)

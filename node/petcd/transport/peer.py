@@ -11,6 +11,8 @@ Invariants and behaviour:
   down (the last connection attempt failed), the message is dropped and the owner's
   ``report_unreachable`` (and ``report_snapshot(failure=True)`` for MsgSnap) is called --
   etcd's behaviour when its stream buffer is full or the peer is inactive.
+* Every MsgSnap's outcome is reported exactly once: ``report_snapshot(peer, False)`` when its
+  frame was written to the connection, ``report_snapshot(peer, True)`` when it was dropped.
 * A failed dial, refused handshake, write error/timeout or EOF from the listener ends the
   connection: queued messages are dropped with ``report_unreachable`` and the task redials
   after an exponential backoff with jitter (``BACKOFF_MIN`` doubling to ``BACKOFF_MAX``), trying
@@ -33,6 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from petcd import errors
 from petcd.ids import format_id
 from petcd.logutil import Logger
 from petcd.raft.codec import encode_message
@@ -138,12 +141,17 @@ class PeerSender:
         chunks: list[bytes] = []
         size = 0
         queue = self._queue
+        snaps = 0
         while queue and size < MAX_BATCH_BYTES:
-            data = encode_message(queue.popleft())
+            msg = queue.popleft()
+            snaps += msg.type == MessageType.MsgSnap
+            data = encode_message(msg)
             chunks.append(wire.frame(data))
             size += len(data) + 4
         if chunks:
             writer.write(b"".join(chunks) if len(chunks) > 1 else chunks[0])
+        for _ in range(snaps):
+            self._env.report_snapshot(self.peer_id, False)
 
     def set_urls(self, urls: list[str]) -> None:
         """Replace the peer's URLs; reconnect if the current one is gone."""
@@ -190,7 +198,7 @@ class PeerSender:
         while True:
             url = self.urls[self._url_index % len(self.urls)] if self.urls else ""
             err = await self._connect_and_stream(url)
-            if err == wire.ERR_REMOVED_MEMBER:
+            if err == errors.PEER_REMOVED_MEMBER:
                 return
             if self.active:  # the link worked before failing: start backing off afresh
                 delay = BACKOFF_MIN
@@ -243,9 +251,9 @@ class PeerSender:
 
     def _refused(self, url: str, reply: wire.Reply) -> str:
         env = self._env
-        if reply.error == wire.ERR_REMOVED_MEMBER:
+        if reply.error == errors.PEER_REMOVED_MEMBER:
             self._log.error(
-                "the member has been permanently removed from the cluster",
+                errors.MEMBER_REMOVED_EXIT,
                 **{"peer-url": url},
             )
             self.active = False
@@ -253,7 +261,7 @@ class PeerSender:
             self._fail_queue()
             env.on_removed(self.peer_id)
             return reply.error
-        if reply.error == wire.ERR_CLUSTER_ID_MISMATCH:
+        if reply.error == errors.PEER_CLUSTER_ID_MISMATCH:
             self._log.warning(
                 "request sent was ignored by remote peer due to cluster ID mismatch",
                 **{

@@ -39,10 +39,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
+from petcd import errors
 from petcd.ids import format_id
 from petcd.logutil import Logger
 from petcd.raft.codec import decode_message
-from petcd.raft.types import Message
+from petcd.raft.types import Message, MessageType
 from petcd.tlsutil import TLSInfo
 from petcd.transport import http, wire
 from petcd.transport.peer import PeerSender, SenderEnv
@@ -247,7 +248,8 @@ class PeerTransport:
         """Queue each message for its ``to`` peer and write each peer's batch at once when
         its link is idle (else its sender task does); never blocks or awaits.
 
-        Messages to unknown peers (or to ourselves) are dropped silently, as etcd does.
+        Messages to unknown peers (or to ourselves) are dropped silently, as etcd does; a
+        MsgSnap among them is reported failed (Raft then probes that peer again).
         """
         touched: list[PeerSender] = []
         for msg in msgs:
@@ -256,6 +258,8 @@ class PeerTransport:
                 peer.enqueue(msg)
                 if peer not in touched:
                     touched.append(peer)
+            elif msg.type == MessageType.MsgSnap:
+                self._env.report_snapshot(msg.to, True)
         for peer in touched:
             peer.flush()
 
@@ -335,17 +339,17 @@ class PeerTransport:
                     "remote-peer-server-version": hello.server_version,
                 },
             )
-            return wire.ERR_CLUSTER_ID_MISMATCH
+            return errors.PEER_CLUSTER_ID_MISMATCH
         if self._is_id_removed(hello.frm):
             self._log.warning("rejected stream from remote peer because it was removed", **fields)
-            return wire.ERR_REMOVED_MEMBER
+            return errors.PEER_REMOVED_MEMBER
         if hello.to != self.local_id:
             self._log.warning(
                 "ignored streaming request; ID mismatch",
                 **fields,
                 **{"remote-peer-id-header": format_id(hello.to)},
             )
-            return wire.ERR_TO_MISMATCH
+            return errors.PEER_TO_MISMATCH
         return ""
 
     async def _receive(self, frm: int, reader: asyncio.StreamReader) -> None:

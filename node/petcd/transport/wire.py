@@ -12,9 +12,10 @@ member receives. Byte layout::
 so the dialer reading EOF means the link is gone. A listener that sees any other first byte
 treats the connection as HTTP/1.1 (see :mod:`petcd.transport.http`).
 
-Refusal reasons are etcd rafthttp's error strings, so logs read the same:
+Refusal reasons are etcd rafthttp's error strings (``petcd.errors.PEER_*``), so logs read
+the same:
 ``cluster ID mismatch``, ``removed member`` (the dialer then reports
-:data:`ERR_MEMBER_REMOVED`), ``to field mismatch``, ``incompatible version``.
+:data:`petcd.errors.MEMBER_REMOVED_EXIT`), ``to field mismatch``, ``incompatible version``.
 """
 
 from __future__ import annotations
@@ -27,11 +28,6 @@ from dataclasses import dataclass
 from petcd.ids import format_id, parse_id
 
 __all__ = [
-    "ERR_CLUSTER_ID_MISMATCH",
-    "ERR_INCOMPATIBLE_VERSION",
-    "ERR_MEMBER_REMOVED",
-    "ERR_REMOVED_MEMBER",
-    "ERR_TO_MISMATCH",
     "MAGIC",
     "MAX_FRAME",
     "MAX_HANDSHAKE",
@@ -50,11 +46,6 @@ MAX_FRAME = 1 << 30
 MAX_HANDSHAKE = 64 * 1024
 PROTOCOL_VERSION = 1
 
-ERR_CLUSTER_ID_MISMATCH = "cluster ID mismatch"
-ERR_INCOMPATIBLE_VERSION = "incompatible version"
-ERR_REMOVED_MEMBER = "removed member"
-ERR_TO_MISMATCH = "to field mismatch"
-ERR_MEMBER_REMOVED = "the member has been permanently removed from the cluster"
 
 _LEN = struct.Struct(">I")
 
@@ -148,7 +139,7 @@ class Hello:
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """The listener's answer. ``error`` empty means accepted; else one of the ERR_* strings."""
+    """The listener's answer. ``error`` empty means accepted; else one of the `petcd.errors.PEER_*` strings."""
 
     error: str = ""
     cluster_id: int = 0

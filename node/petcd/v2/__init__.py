@@ -1,9 +1,10 @@
 """etcd's v2 API: the v2 store (replicated through Raft, separate from v3), the v2 HTTP
-endpoints on the client port behind --enable-v2, and the v2 discovery and DNS SRV bootstraps.
+endpoints on the client port behind --enable-v2. (Discovery and DNS SRV bootstrap: see
+`petcd.discovery`.)
 
 `add_routes(router, server)` is the HTTP front's registration hook: it serves /v2/keys,
 /v2/members, /v2/stats/* and /v2/machines when the member runs with --enable-v2 (see
-`petcd.v2.server.configure`); without it those paths get the front's 404, as in etcd.
+`ServerOptions.enable_v2`); without it those paths get the front's 404, as in etcd.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """The v2 store on one member: requests through Raft, apply, persistence, TTL expiry.
 
 Contract:
-- `install(server)` (a `features.INSTALLERS` entry) hangs a `V2Server` on `server.v2`, routes
+- `install(server)` (an `assembly.INSTALLERS` entry) hangs a `V2Server` on `server.v2`, routes
   `InternalRaftRequest.v2` entries to it and reloads the store after a snapshot from the leader.
   The store is separate from the v3 MVCC store and exists whether or not --enable-v2 is given
-  (as in etcd); `configure(server, enable_v2)` only decides whether the HTTP API is served.
+  (as in etcd); `server.options.enable_v2` only decides whether the HTTP API is served.
 - A write is a `V2Request` (JSON in the `v2` bytes field). Its apply changes the store and
   writes the changed nodes, the store index and the entry's index (the consistent index) in one
   backend batch in bucket `v2store`; a restart or a snapshot carries the store.
@@ -182,8 +182,10 @@ class V2Server:
 
 
 def install(server: EtcdServer) -> None:
-    """Hang `server.v2` on the server and route `v2` entries to it."""
+    """Set `server.v2` and route `v2` entries to it; --enable-v2 (`server.options`) only
+    decides whether the HTTP API is served."""
     v2 = V2Server(server)
+    v2.enabled = server.options.enable_v2
     server.v2 = v2
     server.register_apply("v2", v2.apply)
     server.restore_listeners.append(v2.reload)
@@ -195,9 +197,3 @@ def get(server: EtcdServer) -> V2Server | None:
     """The server's v2 subsystem, if installed."""
     return server.v2
 
-
-def configure(server: EtcdServer, enable_v2: bool) -> None:
-    """--enable-v2: serve the v2 HTTP API on the client URLs."""
-    v2 = get(server)
-    if v2 is not None:
-        v2.enabled = enable_v2

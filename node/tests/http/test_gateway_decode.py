@@ -77,14 +77,7 @@ def test_error_framing() -> None:
 
 
 def test_routes_cover_etcd_351_bindings() -> None:
-    from petcd.http import (  # noqa: F401 - declares their routes
-        gateway_auth,
-        gateway_concurrency,
-        gateway_lease,
-        gateway_watch,
-    )
-
-    routes = gateway.ROUTES
+    routes = gateway.route_table()
     assert routes["/v3/kv/lease/revoke"].method == "/etcdserverpb.Lease/LeaseRevoke"
     assert routes["/v3/maintenance/hash"].method == "/etcdserverpb.Maintenance/Hash"
     assert "/v3/maintenance/hashkv" not in routes  # etcd 3.5.1 has no such binding

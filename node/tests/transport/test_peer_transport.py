@@ -45,6 +45,7 @@ class Node:
     got: list[Message] = field(default_factory=list)
     unreachable: list[int] = field(default_factory=list)
     snap_failures: list[int] = field(default_factory=list)
+    snap_sent: list[int] = field(default_factory=list)
     removed: list[int] = field(default_factory=list)
     logbuf: io.StringIO = field(default_factory=io.StringIO)
 
@@ -73,7 +74,9 @@ def make_node(
         log,
         advertise_urls=[url],
         report_unreachable=lambda i: holder["n"].unreachable.append(i),
-        report_snapshot=lambda i, failed: holder["n"].snap_failures.append(i) if failed else None,
+        report_snapshot=lambda i, failed: (
+            holder["n"].snap_failures if failed else holder["n"].snap_sent
+        ).append(i),
         is_id_removed=removed,
         on_removed=lambda i: holder["n"].removed.append(i),
         members=(lambda: members or []),
@@ -195,8 +198,28 @@ def test_full_queue_drops_and_reports_unreachable() -> None:
             assert a.logged(
                 "dropped internal Raft message since sending buffer is full (overloaded network)"
             )
-            await async_wait_until(lambda: len(b.got) == QUEUE_SIZE, LOOPBACK,
-                                   "queued messages to arrive")
+            await async_wait_until(lambda: len(b.got) == QUEUE_SIZE, LOOPBACK, "queued messages to arrive")
+            assert a.snap_sent == []  # the dropped snapshot is reported failed, only that
+        finally:
+            await stop()
+
+    run(main())
+
+
+def test_snapshot_status_reported_once_per_msgsnap() -> None:
+    async def main() -> None:
+        a, b = make_node(1), make_node(2)
+        stop = await started(a, b)
+        try:
+            a.transport.add_peer(2, [b.url])
+            await keep_sending(a.transport, lambda i: hb(1, 2, i), lambda: bool(b.got), "link")
+            snap = Message(type=MessageType.MsgSnap, to=2, frm=1, term=1)
+            a.transport.send([snap, Message(type=MessageType.MsgSnap, to=99, frm=1, term=1)])
+            await async_wait_until(lambda: any(m.type == MessageType.MsgSnap for m in b.got), LOOPBACK, "snapshot")
+            await async_wait_until(lambda: a.snap_sent == [2] and a.snap_failures == [99], LOOPBACK, "reports")
+            a.transport.send([hb(1, 2, 10_000)])  # a later batch reports nothing more
+            await async_wait_until(lambda: b.got[-1].commit == 10_000, LOOPBACK, "the later batch")
+            assert (a.snap_sent, a.snap_failures) == ([2], [99])
         finally:
             await stop()
 

@@ -7,11 +7,12 @@ import itertools
 from pathlib import Path
 
 import pytest
+from petcd import errors
 from petcd.mvcc.kv import EventType
 from petcd.mvcc.kvstore import KVStore
 from petcd.server import watch_hub
 from petcd.server.watch_hub import WatchHub
-from petcd.server.watcher import ERR_DUPLICATE_ID, ERR_EMPTY_RANGE, State, WatchSpec
+from petcd.server.watcher import State, WatchSpec
 from petcd.storage.backend import Backend
 from watch_helpers import delete, drain, events, put, settle
 
@@ -34,7 +35,7 @@ def test_create_responses_and_ids(store: KVStore, hub: WatchHub) -> None:
         (-1, True, True, rev),
         (1, True, False, rev),
     ]
-    assert (rs[2].cancel_reason, rs[3].cancel_reason) == (ERR_DUPLICATE_ID, ERR_EMPTY_RANGE)
+    assert (rs[2].cancel_reason, rs[3].cancel_reason) == (errors.WATCH_DUPLICATE_ID, errors.WATCH_EMPTY_RANGE)
     assert s.cancel(5) and not s.cancel(5)
     (r,) = drain(s)
     assert (r.watch_id, r.canceled, r.created) == (5, True, False)

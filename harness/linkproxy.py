@@ -30,7 +30,7 @@ Control: one JSON object per line on stdin, one JSON reply per line on stdout::
     {"op": "stats"}                                                   -> {"ok": true, ...}
 
 EOF on stdin shuts the proxy down. Traffic is loopback only (listen and upstream on 127.0.0.1).
-Run as ``python -m jepsen_style.linkproxy``.
+Run as ``python -m harness.linkproxy``.
 """
 
 from __future__ import annotations

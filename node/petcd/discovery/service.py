@@ -26,17 +26,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from petcd import errors
+from petcd.discovery.httpclient import HttpError, request
 from petcd.logutil import Logger
-from petcd.v2.httpclient import HttpError, request
-
-ERR_INVALID_URL = "discovery: invalid URL"
-ERR_BAD_SIZE_KEY = "discovery: size key is bad"
-ERR_SIZE_NOT_FOUND = "discovery: size key not found"
-ERR_DUPLICATE_ID = "discovery: found duplicate id"
-ERR_DUPLICATE_NAME = "discovery: found duplicate name"
-ERR_FULL_CLUSTER = "discovery: cluster is full"
-ERR_TOO_MANY_RETRIES = "discovery: too many retries"
-ERR_BAD_ENDPOINT = "discovery: bad discovery endpoint"
 
 MAX_EXPONENTIAL_RETRIES = 8
 REQUEST_TIMEOUT = 5.0
@@ -85,7 +77,7 @@ class Discovery:
                  sleep: Callable[[float], Any] = asyncio.sleep) -> None:
         u = urlsplit(durl)
         if u.scheme not in ("http", "https") or not u.netloc:
-            raise DiscoveryError(ERR_INVALID_URL)
+            raise DiscoveryError(errors.DISCOVERY_INVALID_URL)
         self.base = f"{u.scheme}://{u.netloc}"
         self.cluster = "/" + u.path.strip("/")
         self.member_id = member_id
@@ -104,13 +96,13 @@ class Discovery:
         try:
             doc = json.loads(raw) if raw.strip() else None
         except ValueError:
-            raise DiscoveryError(ERR_BAD_ENDPOINT) from None
+            raise DiscoveryError(errors.DISCOVERY_BAD_ENDPOINT) from None
         return status, headers, doc
 
     async def _backoff(self, step: str) -> None:
         self.retries += 1
         if self.retries >= MAX_RETRIES:
-            raise DiscoveryError(ERR_TOO_MANY_RETRIES)
+            raise DiscoveryError(errors.DISCOVERY_TOO_MANY_RETRIES)
         wait = float(1 << min(self.retries, MAX_EXPONENTIAL_RETRIES))
         self.log.info("retry connecting to discovery service", url=self.base, reason=step,
                       backoff=f"{wait:g}s")
@@ -130,12 +122,12 @@ class Discovery:
     async def _check_once(self) -> tuple[list[RegNode], int, int]:
         status, _, doc = await self._req("GET", f"{self.cluster}/_config/size")
         if status == 404 and isinstance(doc, dict) and doc.get("errorCode") == 100:
-            raise DiscoveryError(ERR_SIZE_NOT_FOUND)
+            raise DiscoveryError(errors.DISCOVERY_SIZE_NOT_FOUND)
         if status != 200 or not isinstance(doc, dict):
             raise HttpError(f"unexpected status {status} reading the size key")
         value = str(doc.get("node", {}).get("value", ""))
         if not value.isdigit():
-            raise DiscoveryError(ERR_BAD_SIZE_KEY)
+            raise DiscoveryError(errors.DISCOVERY_BAD_SIZE_KEY)
         size = int(value)
         status, headers, doc = await self._req("GET", self.cluster)
         if status != 200 or not isinstance(doc, dict):
@@ -152,7 +144,7 @@ class Discovery:
             if _base(n.key) == me:
                 break
             if i >= size - 1:
-                err = DiscoveryError(ERR_FULL_CLUSTER)
+                err = DiscoveryError(errors.DISCOVERY_FULL_CLUSTER)
                 err.nodes, err.size = nodes[:size], size
                 raise err
         return nodes, size, index
@@ -168,7 +160,7 @@ class Discovery:
                 await self._backoff("registering self")
                 continue
             if status == 412 and isinstance(doc, dict) and doc.get("errorCode") == 105:
-                raise DiscoveryError(ERR_DUPLICATE_ID)
+                raise DiscoveryError(errors.DISCOVERY_DUPLICATE_ID)
             if status not in (200, 201):
                 raise DiscoveryError(f"unexpected status {status} registering self")
             return
@@ -215,7 +207,7 @@ def nodes_to_cluster(nodes: list[RegNode], size: int) -> str:
     try:
         m = parse_urls_map(us)
     except ValueError:
-        raise DiscoveryError(ERR_INVALID_URL) from None
+        raise DiscoveryError(errors.DISCOVERY_INVALID_URL) from None
     if len(m) != size:
-        raise DiscoveryError(ERR_DUPLICATE_NAME)
+        raise DiscoveryError(errors.DISCOVERY_DUPLICATE_NAME)
     return us

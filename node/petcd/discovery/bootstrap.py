@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import asyncio
 
-from petcd import ids
+from petcd import errors, ids
 from petcd.config import Config, ConfigError, replace
+from petcd.discovery import service as discovery
+from petcd.discovery import srv
 from petcd.logutil import Logger, new_logger
-from petcd.v2 import discovery, srv
-
-_DUP_URL_CHECK = "discovery cluster {} has duplicate url"
 
 
 def _urls_map_string(cluster: dict[str, list[str]]) -> str:
@@ -32,7 +31,7 @@ async def _discover(cfg: Config, log: Logger) -> Config:
     try:
         cluster = await d.join_cluster(_urls_map_string(own))
     except discovery.DiscoveryError as exc:
-        if exc.err == discovery.ERR_FULL_CLUSTER and cfg.discovery_fallback == "proxy":
+        if exc.err == errors.DISCOVERY_FULL_CLUSTER and cfg.discovery_fallback == "proxy":
             log.info("discovery cluster is full, falling back to proxy",
                      **{"fallback-proxy": "proxy", "error": exc.err})
             raise ConfigError(f"{exc}; petcd cannot run as a v2 proxy "
@@ -47,20 +46,20 @@ async def _discover(cfg: Config, log: Logger) -> Config:
     for us in urls.values():
         for u in us:
             if u in seen:
-                raise ConfigError(_DUP_URL_CHECK.format(_urls_map_string(urls)))
+                raise ConfigError(errors.DISCOVERY_DUPLICATE_URL.format(cluster=_urls_map_string(urls)))
             seen.add(u)
     return replace(cfg, initial_cluster=cluster, initial_cluster_token=cfg.discovery)
 
 
 def _log_discovery_failure(cfg: Config, log: Logger, exc: discovery.DiscoveryError) -> None:
-    if exc.err == discovery.ERR_DUPLICATE_ID:
+    if exc.err == errors.DISCOVERY_DUPLICATE_ID:
         log.warning("member has been registered with discovery service",
                     name=cfg.name, **{"discovery-token": cfg.discovery, "error": exc.err})
         log.warning("but could not find valid cluster configuration",
                     **{"data-dir": cfg.data_dir})
         log.warning("check data dir if previous bootstrap succeeded")
         log.warning("or use a new discovery token if previous bootstrap failed")
-    elif exc.err == discovery.ERR_DUPLICATE_NAME:
+    elif exc.err == errors.DISCOVERY_DUPLICATE_NAME:
         log.warning("member with duplicated name has already been registered",
                     **{"discovery-token": cfg.discovery, "error": exc.err})
         log.warning("cURL the discovery token URL for details")

@@ -1,20 +1,67 @@
-"""`run(config, logger)`: one petcd member, from data dir to serving, until stopped."""
+"""The assembly point: `run(config, logger)` builds one petcd member from its flags, from data
+dir to serving, until stopped.
+
+It sits above every layer it wires together (server/, its subsystems in server/ and v2/, the
+peer transport, the gRPC and HTTP APIs): nothing below imports it. `INSTALLERS` lists the
+subsystems (one `install(server)` each, run while the EtcdServer is built, configured from
+`ServerOptions`); `server_options` derives those options from the parsed `Config`.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from petcd import ids, tlsutil
+from petcd import errors, ids, tlsutil
 from petcd.config import Config
 from petcd.grpc_api.server import start_client_server
 from petcd.http import gofail
 from petcd.logutil import Logger
-from petcd.server import alarms, auth_ops
+from petcd.server import alarms, auth_ops, compactor, lease_ops, server_metrics
 from petcd.server.bootstrap import open_member
-from petcd.server.etcdserver import EtcdServer
-from petcd.server.features import install_all
+from petcd.server.etcdserver import EtcdServer, Installer
+from petcd.server.options import ServerOptions
+from petcd.server.watch_hub import install as install_watch_hub
 from petcd.transport.transport import PeerTransport
 from petcd.v2 import server as v2_server
+
+INSTALLERS: tuple[Installer, ...] = (
+    lease_ops.install,
+    install_watch_hub,
+    alarms.install,
+    server_metrics.install,
+    v2_server.install,
+    compactor.install,
+    auth_ops.install,
+)
+"""Every optional subsystem, in install order; add one line per subsystem."""
+
+
+def server_options(cfg: Config, client_tls: tlsutil.TLSInfo | None) -> ServerOptions:
+    """The member's `ServerOptions` from its parsed flags (and client-side TLS)."""
+    if "experimental-watch-progress-notify-interval" in cfg.explicit:
+        interval: float | None = cfg.experimental_watch_progress_notify_interval
+    else:
+        interval = cfg.settings.watch_progress_notify_interval
+    return ServerOptions(
+        name=cfg.name,
+        client_urls=tuple(cfg.advertise_client_urls),
+        heartbeat_ms=cfg.heartbeat_interval,
+        election_ms=cfg.election_timeout,
+        snapshot_count=cfg.snapshot_count,
+        max_txn_ops=cfg.max_txn_ops,
+        max_request_bytes=cfg.max_request_bytes,
+        cluster_token=cfg.initial_cluster_token,
+        settings=cfg.settings,
+        compaction_batch_limit=cfg.experimental_compaction_batch_limit,
+        watch_progress_notify_interval=interval,
+        auto_compaction_mode=cfg.auto_compaction_mode,
+        auto_compaction_retention=cfg.auto_compaction_retention,
+        quota_backend_bytes=cfg.quota_backend_bytes,
+        bcrypt_cost=cfg.bcrypt_cost,
+        auth_token_ttl=cfg.auth_token_ttl,
+        enable_v2=cfg.enable_v2,
+        client_tls=client_tls,
+    )
 
 
 def _members_json(server: EtcdServer) -> list[dict[str, Any]]:
@@ -50,33 +97,12 @@ async def _run(cfg: Config, logger: Logger, tls: tlsutil.ServerTLS) -> None:
     log = logger.with_(**{"local-member-id": ids.format_id(mid)})
     server = EtcdServer(
         member_id=mid,
-        name=cfg.name,
-        client_urls=list(cfg.advertise_client_urls),
         backend=opened.backend,
         raft_storage=opened.raft_storage,
-        heartbeat_ms=cfg.heartbeat_interval,
-        election_ms=cfg.election_timeout,
-        snapshot_count=cfg.snapshot_count,
-        max_txn_ops=cfg.max_txn_ops,
-        max_request_bytes=cfg.max_request_bytes,
-        cluster_token=cfg.initial_cluster_token,
+        options=server_options(cfg, tls.client),
         logger=log,
-        settings=cfg.settings,
-        compaction_batch_limit=cfg.experimental_compaction_batch_limit,
+        installers=INSTALLERS,
     )
-    if "experimental-watch-progress-notify-interval" in cfg.explicit:
-        server.watch_progress_notify_interval = cfg.experimental_watch_progress_notify_interval
-    else:
-        server.watch_progress_notify_interval = cfg.settings.watch_progress_notify_interval
-    server.auto_compaction = (cfg.auto_compaction_mode, cfg.auto_compaction_retention)
-    install_all(server)
-    auth_ops.configure(server, cfg.bcrypt_cost, cfg.auth_token_ttl)
-    # Followers dial the leader's client URL with the client-side TLS (see tlsutil).
-    server.leader_channels.tls.info = tls.client
-    if server.leases is not None:
-        server.leases.forwarder.tls.info = tls.client
-    alarms.configure(server, cfg.quota_backend_bytes)
-    v2_server.configure(server, cfg.enable_v2)
     log.info(
         "starting member" if not opened.restarted else "restarting member",
         **{
@@ -88,7 +114,7 @@ async def _run(cfg: Config, logger: Logger, tls: tlsutil.ServerTLS) -> None:
 
     def on_removed(_peer: int) -> None:
         log.warning("the local member has been permanently removed from the cluster")
-        server.request_stop("the member has been permanently removed from the cluster")
+        server.request_stop(errors.MEMBER_REMOVED_EXIT)
 
     transport = PeerTransport(
         mid,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from bootstrap_helpers import Proc, new_procs, wait_members
-from petcd.v2 import srv
+from petcd.discovery import srv
 
 from harness import ports
 

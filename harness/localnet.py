@@ -32,12 +32,12 @@ CONTROL_TIMEOUT = 10.0
 
 
 class LinkProxyProcess:
-    """The ``python -m jepsen_style.linkproxy`` child and its line protocol (thread-safe)."""
+    """The ``python -m harness.linkproxy`` child and its line protocol (thread-safe)."""
 
     def __init__(self, log_path: Path) -> None:
         self._log = open(log_path, "ab")  # noqa: SIM115 -- lives as long as the child
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "jepsen_style.linkproxy"],
+            [sys.executable, "-m", "harness.linkproxy"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log,
             cwd=REPO_ROOT, start_new_session=True,
         )
