@@ -16,9 +16,6 @@ What is left out of generation on purpose, and why:
 - malformed gateway bodies (bad JSON, badly padded base64, wrong JSON types, oversized bodies):
   issue 15 finding 4, fixed on branch issue-15g; ``FUZZ_KNOWN=1`` turns them on
   (:func:`gateway_body`), and ``regressions/gateway-bad-base64.json`` keeps one as an xfail;
-- after a compaction, petcd's HashKV differs from etcd's (regressions/hashkv-after-compact.json,
-  xfail): the pair compares revision and compact revision then, the hash only with
-  FUZZ_KNOWN=1 (``pair.Pair.run``);
 - auth sequences are self-contained: one ``auth`` operation sets up root, enables auth, runs
   its steps with tokens and always ends with ``auth disable`` and deletes what it made.
 """
