@@ -568,8 +568,8 @@ class EtcdServer:
 
     def _auth_denied(self, kind: str | None, req: ipb.InternalRaftRequest) -> Any:
         """The error etcd's authApplierV3 gives this entry, or None (see `auth_apply`)."""
-        if self.auth is None or kind is None:
-            return None
+        if self.auth is None or kind not in auth_apply.CHECKED_KINDS or not self.auth.store.enabled:
+            return None  # the common case: nothing to check
         try:
             auth_apply.check_entry(self.auth.store, auth_apply.lease_keys(self), kind, req)
         except errors.EtcdError as err:
