@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import grpc
@@ -422,3 +423,83 @@ def test_nested_txn(target: str, rpc: tuple[LocalCluster, Any, list[grpc.Channel
         assert got == ("PERMISSION_DENIED", "etcdserver: permission denied")
     else:  # etcd 3.4/3.5.1 do not check nested txn ops
         assert got == ("OK", "")
+
+
+# -- permissions are checked at apply: a revoke racing a write ----------------------------------
+
+OLD_REVISION = ("UNKNOWN", "auth: revision in header is old")
+PUT_DELAY_MS = 1500
+"""petcd only (failpoint putDelay): how long each Put waits between its auth and its proposal."""
+
+
+def _puts_started(url: str) -> float:
+    """grpc_server_started_total for KV/Put on the member at `url` (etcd and petcd alike)."""
+    import urllib.request
+
+    with urllib.request.urlopen(url + "/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    for line in text.splitlines():
+        if line.startswith("grpc_server_started_total{") and 'grpc_method="Put"' in line:
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_permission_revoked_while_put_in_flight(
+    target: str, cluster_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """alice's Put is in flight (past its auth check, not yet applied) when root revokes her
+    permission: it is applied before the revoke or refused, never applied after it. etcd
+    checks at apply against the auth revision the request was authorized at: a newer auth
+    store answers "auth: revision in header is old" (code Unknown in 3.5.1; clientv3 does not
+    retry it). On petcd the failpoint holds the Put between its auth and its proposal, so the
+    race is always hit: the Put must be refused (etcdctl as for any Unknown error)."""
+    from aetcd import rpc as r
+
+    if target == "petcd":
+        monkeypatch.setenv("PETCD_FAILPOINTS", f"putDelay=delay:{PUT_DELAY_MS}")
+    c = cluster_factory(1)
+    ctl = c.ctl()
+    setup_users(ctl)
+    url = c.members[0].client_url
+    ch = grpc.insecure_channel(url.removeprefix("http://"))
+    try:
+        kv, auth = r.KVStub(ch), r.AuthStub(ch)
+        alice, root = _token(r, ch, "alice", "apw"), _token(r, ch, "root", "rootpw")
+        revoke = r.AuthRoleRevokePermissionRequest(role="r1", key=b"/p/", range_end=b"/p0")
+        before = _puts_started(url)
+        put = kv.Put.future(r.PutRequest(key=b"/p/raced", value=b"v"),
+                            metadata=[("token", alice)], timeout=DEADLINE)
+        deadline = time.monotonic() + DEADLINE
+        while _puts_started(url) <= before and not put.done():  # the Put reached the server
+            assert time.monotonic() < deadline, "the Put never started"
+            time.sleep(0.01)
+        revoked = auth.RoleRevokePermission(revoke, metadata=[("token", root)], timeout=DEADLINE)
+        try:
+            got: tuple[str, str] | int = put.result().header.revision
+        except grpc.RpcError as e:
+            got = (e.code().name, e.details() or "")
+        stored = kv.Range(r.RangeRequest(key=b"/p/raced"), metadata=[("token", root)],
+                          timeout=DEADLINE).kvs
+        if isinstance(got, int):  # applied: then before the revoke
+            assert got <= revoked.header.revision and len(stored) == 1, (got, revoked)
+        else:
+            assert got in (OLD_REVISION, ("PERMISSION_DENIED", "etcdserver: permission denied"))
+            assert not stored
+        if target == "petcd":
+            assert got == OLD_REVISION
+            # the same through etcdctl 3.5.1 (it does not retry): grant, race, refused
+            ok(ctl("role", "grant-permission", "r1", "readwrite", "/p/", "--prefix", *ROOT),
+               "Role r1 updated\n")
+            before = _puts_started(url)
+            with ThreadPoolExecutor(1) as pool:
+                res = pool.submit(ctl, "put", "/p/raced", "v", *ALICE)
+                deadline = time.monotonic() + DEADLINE
+                while _puts_started(url) <= before and not res.done():
+                    assert time.monotonic() < deadline, "etcdctl's Put never started"
+                    time.sleep(0.01)
+                ok(ctl("role", "revoke-permission", "r1", "/p/", "--prefix", *ROOT),
+                   "Permission of range [/p/, /p0) is revoked from role r1\n")
+                fails(res.result(),
+                      "Error: rpc error: code = Unknown desc = auth: revision in header is old")
+    finally:
+        ch.close()

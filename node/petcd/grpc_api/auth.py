@@ -8,19 +8,19 @@ when auth is disabled, as in etcd. Then, with auth enabled:
 
 | RPC | check (etcd) |
 |---|---|
-| KV Range, read-only Txn | READ on the range / every op and compare (etcd: doSerialize) |
-| KV Put, DeleteRange, Txn | WRITE on keys (+READ for prev_kv, the lease's keys writable) |
-| Lease LeaseRevoke | every key attached to the lease writable |
+| KV Range, read-only Txn | READ on the range / every op and compare, before the read; after it, "auth: revision in header is old" if the auth store changed meanwhile (etcd: doSerialize) |
+| KV Put, DeleteRange, write Txn, Lease LeaseRevoke | at apply, against the auth store as of the entry (`server.auth_apply`): WRITE on keys (+READ for prev_kv, the lease's keys writable) |
 | Cluster MemberAdd/Remove/Update/Promote | admin (root role) |
 | Maintenance Defragment/Snapshot/Hash/HashKV | admin; errors as raw "auth: ..." text, code Unknown (etcd returns its auth errors unconverted there) |
 | Watch create | READ on the range, else the watch is created canceled with etcd's reason |
 | Compact, LeaseGrant, Alarm | token must be valid, nothing else (etcd 3.5.1) |
 | Status, MemberList, MoveLeader, LeaseTimeToLive/Leases/KeepAlive | nothing |
 
-etcd checks Put/DeleteRange/Txn/LeaseRevoke when it applies the entry; petcd checks them just
-before the request is proposed, after the request's own validation (so validation errors
-still come first, as in etcd). Requests that fail validation pass through unchecked and fail
-in the servicer.
+The writes are checked as etcd checks them: the interceptor only resolves the token and sets
+`auth_apply.REQUEST_AUTH`; the proposal's header carries the user and the auth revision; every
+member re-checks at apply, so a permission revoked between the request and its apply is
+honoured (the request fails with "auth: revision in header is old"). Read checks are skipped
+for requests that fail validation (they fail in the servicer, validation errors first).
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ from petcd.api.etcdserverpb import rpc_pb2 as pb
 from petcd.api.etcdserverpb import rpc_pb2_grpc as pb_grpc
 from petcd.grpc_api import validate
 from petcd.grpc_api.services import _call
-from petcd.server import auth_ops, concurrency
+from petcd.server import auth_apply, auth_ops, concurrency
+from petcd.server.applier import is_read_only_txn
 from petcd.server.auth_ops import AuthOps
 from petcd.server.auth_store import AuthInfo, AuthStore
 from petcd.server.etcdserver import EtcdServer
@@ -70,15 +71,6 @@ def _raw(err: errors.EtcdError) -> errors.EtcdError:
     """The error as etcd's maintenance server returns it: unconverted auth error text."""
     text = _RAW_AUTH_TEXT.get(err.message)
     return err if text is None else errors.EtcdError(grpc.StatusCode.UNKNOWN, text)
-
-
-def _lease_keys(server: EtcdServer) -> Callable[[int], set[bytes] | None]:
-    def keys(lease_id: int) -> set[bytes] | None:
-        lessor = server.leases.lessor if server.leases is not None else None
-        lease = lessor.lookup(lease_id) if lessor is not None else None
-        return None if lease is None else set(lease.keys)
-
-    return keys
 
 
 # -- the Auth service --------------------------------------------------------------------------
@@ -199,6 +191,8 @@ def request_guard(server: EtcdServer, context: Any) -> concurrency.Guard | None:
         # No deadline from `context`: cleanups run under the guard after the RPC has ended.
         ai = await ops.resolve(token, None)
         checks[_GUARDED_METHODS[type(req)]](req, ai)
+        # `guard` is awaited by the caller's own task: the identity stays for its request.
+        auth_apply.REQUEST_AUTH.set(ai)
 
     return guard
 
@@ -213,31 +207,16 @@ def _valid(fn: Callable[[], None]) -> bool:
 
 
 def _kv_checks(server: EtcdServer, store: AuthStore) -> dict[str, Check]:
-    lease_keys = _lease_keys(server)
+    """The check made before serving each method. Put, DeleteRange, a write Txn and
+    LeaseRevoke are checked at apply instead (`server.auth_apply`): here only their token."""
 
     def range_(r: pb.RangeRequest, ai: AuthInfo | None) -> None:
         if _valid(lambda: validate.check_range(r)):
             store.is_range_permitted(ai, r.key, r.range_end)
 
-    def put(r: pb.PutRequest, ai: AuthInfo | None) -> None:
-        if _valid(lambda: validate.check_put(r)):
-            store.is_put_permitted(ai, r.key)
-            store.check_lease_puts(ai, lease_keys, r.lease)
-            if r.prev_kv:
-                store.is_range_permitted(ai, r.key, b"")
-
-    def delete(r: pb.DeleteRangeRequest, ai: AuthInfo | None) -> None:
-        if _valid(lambda: validate.check_delete(r)):
-            store.is_delete_range_permitted(ai, r.key, r.range_end)
-            if r.prev_kv:
-                store.is_range_permitted(ai, r.key, r.range_end)
-
     def txn(r: pb.TxnRequest, ai: AuthInfo | None) -> None:
-        if _valid(lambda: validate.check_txn(r, server.max_txn_ops)):
+        if is_read_only_txn(r) and _valid(lambda: validate.check_txn(r, server.max_txn_ops)):
             store.check_txn(ai, r)
-
-    def lease_revoke(r: pb.LeaseRevokeRequest, ai: AuthInfo | None) -> None:
-        store.check_lease_puts(ai, lease_keys, r.ID)
 
     def admin(r: Any, ai: AuthInfo | None) -> None:
         store.is_admin_permitted(ai)
@@ -247,18 +226,32 @@ def _kv_checks(server: EtcdServer, store: AuthStore) -> dict[str, Check]:
 
     return {
         "/etcdserverpb.KV/Range": range_,
-        "/etcdserverpb.KV/Put": put,
-        "/etcdserverpb.KV/DeleteRange": delete,
+        "/etcdserverpb.KV/Put": token_only,
+        "/etcdserverpb.KV/DeleteRange": token_only,
         "/etcdserverpb.KV/Txn": txn,
         "/etcdserverpb.KV/Compact": token_only,
         "/etcdserverpb.Lease/LeaseGrant": token_only,
-        "/etcdserverpb.Lease/LeaseRevoke": lease_revoke,
+        "/etcdserverpb.Lease/LeaseRevoke": token_only,
         "/etcdserverpb.Maintenance/Alarm": token_only,
         "/etcdserverpb.Cluster/MemberAdd": admin,
         "/etcdserverpb.Cluster/MemberRemove": admin,
         "/etcdserverpb.Cluster/MemberUpdate": admin,
         "/etcdserverpb.Cluster/MemberPromote": admin,
     }
+
+
+def is_serialized(request: Any) -> bool:
+    """A read served locally after a permission check (etcd's doSerialize): Range and a
+    read-only Txn."""
+    return isinstance(request, pb.RangeRequest) or (
+        isinstance(request, pb.TxnRequest) and is_read_only_txn(request))
+
+
+def check_still_current(store: AuthStore, ai: AuthInfo | None) -> None:
+    """etcd's doSerialize, after the read: the auth store changed while the read was served
+    (a permission may have been revoked after it was checked) -> AUTH_OLD_REVISION."""
+    if ai is not None and ai.revision and ai.revision != store.revision:
+        raise errors.AUTH_OLD_REVISION
 
 
 _RAW_ADMIN = frozenset(
@@ -318,12 +311,23 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             token = token_of(context)
             if token is None and not store.enabled:
                 return await inner(request, context)  # the common case: nothing to check
+            ai: AuthInfo | None = None
             try:
                 ai = await ops.resolve(token, context.time_remaining())
                 check(request, ai)
             except errors.EtcdError as err:
                 await context.abort(err.code, err.message)
-            return await inner(request, context)
+            reset = auth_apply.REQUEST_AUTH.set(ai)  # stamped on the proposal, checked at apply
+            try:
+                resp = await inner(request, context)
+            finally:
+                auth_apply.REQUEST_AUTH.reset(reset)
+            if is_serialized(request):
+                try:
+                    check_still_current(store, ai)
+                except errors.EtcdError as err:
+                    await context.abort(err.code, err.message)
+            return resp
 
         return handler._replace(unary_unary=guarded)
 

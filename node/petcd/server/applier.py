@@ -8,7 +8,7 @@ is made before the first write of the request.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator
 from typing import Protocol
 
 from petcd import errors
@@ -172,22 +172,22 @@ class KVApplier:
         if r.lease and not r.ignore_lease and not self.leases.exists(r.lease):
             raise errors.LEASE_NOT_FOUND
 
-    def _check_ops(self, txn: WriteTxn, ops: Sequence[pb.RequestOp]) -> None:
-        for op in ops:
-            kind = op.WhichOneof("request")
-            if kind == "request_put":
+    def _check_chosen(self, txn: WriteTxn, r: pb.TxnRequest, path: Iterator[bool],
+                      kind: str) -> None:
+        """Check every op of `kind` on the chosen branches (etcd's checkRequests)."""
+        for op in r.success if next(path) else r.failure:
+            k = op.WhichOneof("request")
+            if k == "request_txn":
+                self._check_chosen(txn, op.request_txn, path, kind)
+            elif k == kind == "request_put":
                 self.check_put(txn, op.request_put)
-            elif kind == "request_range":
+            elif k == kind == "request_range":
                 self._check_range(op.request_range)
-            elif kind == "request_txn":
-                t = op.request_txn
-                ok = all(compare_holds(txn, c) for c in t.compare)
-                self._check_ops(txn, t.success if ok else t.failure)
 
     def _check_range(self, r: pb.RangeRequest) -> None:
         rev = r.revision
         if rev > 0:
-            if rev > self.store.rev + 1:
+            if rev > self.store.rev:  # etcd: req.Revision > rv.Rev(), the txn's read view
                 raise errors.FUTURE_REV
             if rev < self.store.compact_rev:
                 raise errors.COMPACTED
@@ -220,15 +220,21 @@ class KVApplier:
         return resp
 
     def txn(self, txn: WriteTxn, r: pb.TxnRequest) -> pb.TxnResponse:
-        ok = all(compare_holds(txn, c) for c in r.compare)
-        ops = r.success if ok else r.failure
-        self._check_ops(txn, ops)
-        return self._run_ops(txn, ok, ops)
+        """etcd 3.5.1's apply.go Txn: the branch of every (nested) txn is fixed first, on the
+        state before the txn (compareToPath: a nested compare does not see the writes of the
+        ops before it); then every Put of the chosen branches is checked, then every Range
+        (so an unknown lease wins over a future revision wherever they are); then the ops run.
+        """
+        path = txn_path(txn, r)
+        self._check_chosen(txn, r, iter(path), "request_put")
+        self._check_chosen(txn, r, iter(path), "request_range")
+        return self._run_ops(txn, r, iter(path))
 
-    def _run_ops(self, txn: WriteTxn, ok: bool, ops: Sequence[pb.RequestOp]) -> pb.TxnResponse:
+    def _run_ops(self, txn: WriteTxn, r: pb.TxnRequest, path: Iterator[bool]) -> pb.TxnResponse:
+        ok = next(path)
         resp = pb.TxnResponse(succeeded=ok)
         resp.header.SetInParent()  # etcd: a nested txn's response carries an empty header
-        for op in ops:
+        for op in r.success if ok else r.failure:
             out = resp.responses.add()
             kind = op.WhichOneof("request")
             if kind == "request_range":
@@ -238,9 +244,16 @@ class KVApplier:
             elif kind == "request_delete_range":
                 out.response_delete_range.CopyFrom(self.delete_range(txn, op.request_delete_range))
             elif kind == "request_txn":
-                t = op.request_txn
-                sub_ok = all(compare_holds(txn, c) for c in t.compare)
-                out.response_txn.CopyFrom(
-                    self._run_ops(txn, sub_ok, t.success if sub_ok else t.failure)
-                )
+                out.response_txn.CopyFrom(self._run_ops(txn, op.request_txn, path))
         return resp
+
+
+def txn_path(reader: Reader, r: pb.TxnRequest) -> list[bool]:
+    """Whether each txn of `r` (itself, then the nested txns of its chosen branch, depth
+    first in op order) succeeded, all compared on `reader` as it is (etcd's compareToPath)."""
+    ok = all(compare_holds(reader, c) for c in r.compare)
+    path = [ok]
+    for op in r.success if ok else r.failure:
+        if op.WhichOneof("request") == "request_txn":
+            path.extend(txn_path(reader, op.request_txn))
+    return path

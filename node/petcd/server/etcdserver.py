@@ -38,6 +38,7 @@ from petcd.raft.types import (
     Snapshot,
     SoftState,
 )
+from petcd.server import auth_apply
 from petcd.server.applier import (
     KVApplier,
     do_range,
@@ -283,6 +284,7 @@ class EtcdServer:
             raise errors.STOPPED
         rid = self.next_request_id()
         req.header.ID = rid
+        auth_apply.stamp(req)  # checked at apply, as etcd (auth_apply)
         data = req.SerializeToString()
         if len(data) > self.max_request_bytes:
             raise errors.REQUEST_TOO_LARGE
@@ -553,7 +555,10 @@ class EtcdServer:
             return
         kind = req.WhichOneof("request")
         result: Any
-        if kind in ("put", "delete_range", "txn"):
+        if (denied := self._auth_denied(kind, req)) is not None:
+            self.store.save_consistent_index(e.index, e.term)
+            result = denied
+        elif kind in ("put", "delete_range", "txn"):
             result = self._apply_kv(kind, req, e)
         elif kind is not None and (handler := self._apply_handlers.get(kind)) is not None:
             result = handler(getattr(req, kind), e)
@@ -562,6 +567,16 @@ class EtcdServer:
             self.store.save_consistent_index(e.index, e.term)
             result = errors.NOT_CAPABLE
         self.wait.trigger(req.header.ID, result)
+
+    def _auth_denied(self, kind: str | None, req: ipb.InternalRaftRequest) -> Any:
+        """The error etcd's authApplierV3 gives this entry, or None (see `auth_apply`)."""
+        if self.auth is None or kind not in auth_apply.CHECKED_KINDS or not self.auth.store.enabled:
+            return None  # the common case: nothing to check
+        try:
+            auth_apply.check_entry(self.auth.store, auth_apply.lease_keys(self), kind, req)
+        except errors.EtcdError as err:
+            return err
+        return None
 
     def _apply_kv(self, kind: str, req: ipb.InternalRaftRequest, e: Entry) -> Any:
         txn = self.store.write()

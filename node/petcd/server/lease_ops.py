@@ -24,6 +24,7 @@ from petcd.api.etcdserverpb import rpc_pb2 as pb
 from petcd.api.petcdpb import internal_pb2 as ipb
 from petcd.mvcc.kv import Event
 from petcd.raft.types import Entry
+from petcd.server import auth_apply
 from petcd.server.lease_forward import ForwardError, LeaderForwarder
 from petcd.server.lessor import (
     EXPIRY_CHECK_SECONDS,
@@ -213,6 +214,8 @@ class LeaseOps:
             await self.forwarder.close()
 
     async def _revoke_expired(self, lease_id: int) -> None:
+        if self.s.auth is not None:  # checked at apply like any revoke (etcd: WithRoot)
+            auth_apply.as_root(self.s.auth.store)
         try:
             await self.revoke(pb.LeaseRevokeRequest(ID=lease_id))
         except errors.EtcdError as err:

@@ -10,9 +10,10 @@ Watchers are in one of two groups (see `watcher.State`):
   events from the store (`KVStore.events_between`) in bounded windows (at most SYNC_MAX_REVS
   revisions and about SYNC_MAX_EVENTS events per round, never splitting a revision), sends each
   window as one response, and moves a watcher back to synced once it reached the store's
-  revision. A watcher below the compaction revision is canceled with `compact_revision` set;
-so is one exactly AT it if that compaction happened after the watcher got there, because
-compaction drops the tombstones at its revision and the watcher would silently miss those
+  revision. A watcher below the compaction revision is canceled with `compact_revision` set
+  (not marked canceled if that revision is 0, as in etcd, but it gets nothing more); so is
+  one exactly AT it if that compaction happened after the watcher got there, because compaction
+  drops the tombstones at its revision and the watcher would silently miss those
 deletions (etcd 3.5.1 serves it and loses them; a watch created at the compaction revision is
 served as in etcd).
 
@@ -402,8 +403,11 @@ class WatchHub:
                 self._leave_unsynced(w, State.SYNCED)
             elif w.min_rev < compact or (w.min_rev == compact and w.compact_seen < compact):
                 self._leave_unsynced(w, State.DONE)
+                # etcd's sendLoop sets canceled = (CompactRevision != 0): after a compaction
+                # AT revision 0 (accepted when nothing was compacted yet) a watcher from a
+                # negative start gets an empty, uncanceled response and nothing more.
                 w.stream._push(
-                    WatchResponse(w.id, 0, canceled=True, compact_revision=compact)
+                    WatchResponse(w.id, 0, canceled=compact != 0, compact_revision=compact)
                 )
             else:
                 active.append(w)
