@@ -279,6 +279,7 @@ class Run:
         finally:
             self.recorder.close()
             if cluster is not None:
+                self._save_container_logs(cluster)
                 try:
                     cluster.stop()
                 except Exception as exc:  # noqa: BLE001
@@ -290,6 +291,20 @@ class Run:
             self._copy_logs(tmp)
             shutil.rmtree(tmp, ignore_errors=True)
         return self._finish(recovered)
+
+    def _save_container_logs(self, cluster: Cluster) -> None:
+        """Docker members' logs (and the proxy's) into ``logs/``, before the containers go."""
+        aux = getattr(cluster, "_aux_services", None)
+        logs_of = getattr(cluster, "logs", None)
+        if aux is None or logs_of is None:
+            return
+        logs = self.run_dir / "logs"
+        logs.mkdir(exist_ok=True)
+        for m in [*cluster.members, *(Member(s, "", "") for s in aux())]:
+            try:
+                (logs / f"{m.name}.log").write_text(str(logs_of(m, lines=5000)))
+            except Exception as exc:  # noqa: BLE001 -- logs are best effort; say why
+                self.errors.append(f"logs of {m.name}: {exc}")
 
     def _copy_logs(self, root: Path) -> None:
         logs = self.run_dir / "logs"
