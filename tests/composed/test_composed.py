@@ -3,7 +3,7 @@
 Parameterized over bootstrap (static, discovery, dns) x target (petcd, etcd-3.5, etcd-3.4).
 Each cell checks, with real containers, real clients and the real checkers:
 
-- `test_register_latency_then_partition`: a 24 s register run with 50 ms ± 10 ms on every
+- `test_register_latency_then_partition`: a 26 s register run with 50 ms ± 10 ms on every
   peer link (12 Toxiproxy latency toxics: both streams of the 6 directed links), then a
   partition window -> VALID, with ok operations inside the latency window, and every window's
   heal audited clean;
@@ -63,8 +63,8 @@ def _run(tmp_path: Path, bootstrap: str, target: str, **kw: Any) -> RunResult:
 
     for image in (target, "toxiproxy", *(["dnsmasq"] if bootstrap == "dns" else [])):
         ensure_image(image)
-    opts = RunOptions(target=target, backend="docker", bootstrap=bootstrap, time_limit=24.0,
-                      quiet_start=5.0, fault_seconds=5.0, quiet_seconds=4.0, final_quiet=5.0,
+    opts = RunOptions(target=target, backend="docker", bootstrap=bootstrap, time_limit=26.0,
+                      quiet_start=5.0, fault_seconds=5.0, quiet_seconds=4.0, final_quiet=4.0,
                       latency_ms=LATENCY_MS, latency_jitter=JITTER_MS, concurrency=10,
                       results_dir=tmp_path, progress=False, **kw)
     return run(opts)
