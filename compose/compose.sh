@@ -11,9 +11,10 @@
 # writes them to compose/.env, so later plain `docker compose -f compose/docker-compose.yml ...`
 # commands (and later compose.sh calls without ETCD_IMPL) see the same topology.
 # COMPOSE_PROJECT_NAME (default: petcd) names the containers, network and volumes.
-# PETCD_TOXIPROXY=1 adds the Toxiproxy overlay (peer URLs http://nodeN.peer:2380, one proxy per
-# directed link, API on 127.0.0.1:${TOXIPROXY_API_PORT:-8474}); PETCD_TOXIPROXY=0 drops it. Like
-# ETCD_IMPL, the choice is remembered in compose/.env.
+# PETCD_TOXIPROXY=1 adds the Toxiproxy overlay to any bootstrap (peer URLs http://nodeN.peer:2380,
+# or the SRV targets for dns; one proxy per directed link; API on
+# 127.0.0.1:${TOXIPROXY_API_PORT:-8474}); PETCD_TOXIPROXY=0 drops it. Like ETCD_IMPL, the choice
+# is remembered in compose/.env.
 # PETCD_BOOTSTRAP picks the topology file: static (docker-compose.yml), discovery
 # (docker-compose.discovery.yml; DISCOVERY_IMPL=petcd|etcd-3.5|etcd-3.4 picks the discovery
 # service's image, default etcd-3.5) or dns (docker-compose.dns.yml). Also remembered.
@@ -67,8 +68,6 @@ case $bootstrap in
     dns)       FILE="$HERE/docker-compose.dns.yml" ;;
     *) die "PETCD_BOOTSTRAP must be static, discovery or dns (got '$bootstrap')" ;;
 esac
-[[ $toxiproxy == 0 || $bootstrap == static ]] \
-    || die "PETCD_TOXIPROXY=1 works with PETCD_BOOTSTRAP=static only (got '$bootstrap')"
 disc_impl=${DISCOVERY_IMPL:-$(prev DISCOVERY_IMPL)}
 disc_impl=${disc_impl:-etcd-3.5}
 disc_image=$(image_of "$disc_impl") \
@@ -80,9 +79,11 @@ export DISCOVERY_IMAGE
 FILES=(-f "$FILE")
 if [[ $toxiproxy == 1 ]]; then
     FILES+=(-f "$OVERLAY")
-    n1=${NODE1_PEER_HOST:-node1.peer}
-    n2=${NODE2_PEER_HOST:-node2.peer}
-    n3=${NODE3_PEER_HOST:-node3.peer}
+    # The peer names the overlay's extra_hosts map per member: the SRV targets for dns.
+    if [[ $bootstrap == dns ]]; then suffix=${PETCD_DNS_DOMAIN:-petcd.test}; else suffix=peer; fi
+    n1=${NODE1_PEER_HOST:-node1.$suffix}
+    n2=${NODE2_PEER_HOST:-node2.$suffix}
+    n3=${NODE3_PEER_HOST:-node3.$suffix}
 else
     n1=${NODE1_PEER_HOST:-$net.100}
     n2=${NODE2_PEER_HOST:-$net.101}
@@ -104,7 +105,7 @@ export COMPOSE_PROJECT_NAME=${COMPOSE_PROJECT_NAME:-petcd}
     echo "DISCOVERY_IMAGE=$DISCOVERY_IMAGE"
     # Plain `docker-compose` run inside compose/ (no -f) then sees the same files.
     if [[ $toxiproxy == 1 ]]; then
-        echo "COMPOSE_FILE=docker-compose.yml:docker-compose.toxiproxy.yml"
+        echo "COMPOSE_FILE=$(basename "$FILE"):docker-compose.toxiproxy.yml"
     elif [[ $bootstrap != static ]]; then
         echo "COMPOSE_FILE=$(basename "$FILE")"
     fi

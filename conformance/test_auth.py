@@ -25,7 +25,7 @@ import pytest
 from conformance.util import error_line
 from harness.etcdctl import Etcdctl, Result
 from harness.local import LocalCluster
-from tests.support.timeouts import CONVERGE
+from tests.support.timeouts import CONVERGE, REQUEST
 
 ROOT = ("--user", "root:rootpw")
 ALICE = ("--user", "alice:apw")
@@ -468,18 +468,18 @@ def test_permission_revoked_while_put_in_flight(
         revoke = r.AuthRoleRevokePermissionRequest(role="r1", key=b"/p/", range_end=b"/p0")
         before = _puts_started(url)
         put = kv.Put.future(r.PutRequest(key=b"/p/raced", value=b"v"),
-                            metadata=[("token", alice)], timeout=DEADLINE)
-        deadline = time.monotonic() + DEADLINE
+                            metadata=[("token", alice)], timeout=REQUEST)
+        deadline = time.monotonic() + REQUEST
         while _puts_started(url) <= before and not put.done():  # the Put reached the server
             assert time.monotonic() < deadline, "the Put never started"
             time.sleep(0.01)
-        revoked = auth.RoleRevokePermission(revoke, metadata=[("token", root)], timeout=DEADLINE)
+        revoked = auth.RoleRevokePermission(revoke, metadata=[("token", root)], timeout=REQUEST)
         try:
             got: tuple[str, str] | int = put.result().header.revision
         except grpc.RpcError as e:
             got = (e.code().name, e.details() or "")
         stored = kv.Range(r.RangeRequest(key=b"/p/raced"), metadata=[("token", root)],
-                          timeout=DEADLINE).kvs
+                          timeout=REQUEST).kvs
         if isinstance(got, int):  # applied: then before the revoke
             assert got <= revoked.header.revision and len(stored) == 1, (got, revoked)
         else:
@@ -493,7 +493,7 @@ def test_permission_revoked_while_put_in_flight(
             before = _puts_started(url)
             with ThreadPoolExecutor(1) as pool:
                 res = pool.submit(ctl, "put", "/p/raced", "v", *ALICE)
-                deadline = time.monotonic() + DEADLINE
+                deadline = time.monotonic() + REQUEST
                 while _puts_started(url) <= before and not res.done():
                     assert time.monotonic() < deadline, "etcdctl's Put never started"
                     time.sleep(0.01)

@@ -159,9 +159,6 @@ def up(impl: str, toxiproxy: bool, timeout: float, say: Say, bootstrap: str = "s
     if bootstrap not in BOOTSTRAP_FILES:
         say(f"bootstrap must be one of {', '.join(BOOTSTRAP_FILES)}, not {bootstrap!r}")
         return 1
-    if toxiproxy and bootstrap != "static":
-        say("the Toxiproxy overlay works with the static bootstrap only")
-        return 1
     running = {n: s for n, s in containers().items() if s == "running"}
     if running:
         have = remembered("ETCD_IMPL") or "petcd"

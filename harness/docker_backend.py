@@ -25,10 +25,13 @@ Invariants:
   image (exec-form CMD); `resume` sends SIGCONT.
 
 With `proxied=True` the cluster also uses `compose/docker-compose.toxiproxy.yml`: peer URLs are
-`http://nodeN.peer:2380`, every directed peer link and every client port goes through a Toxiproxy
+`http://nodeN.peer:2380` (with "dns" the SRV targets `http://nodeN.<domain>:2380`), each name
+mapped per member by `extra_hosts` to that member's own link proxies, so every directed peer link and every client port goes through a Toxiproxy
 container, and `link(src, dst)`, `client_link(member)`, `isolate(member)` and `heal()` control
 them (see `harness.toxiproxy_links`). Members' `client_url`s stay direct, so a test can still
 talk to a member whose links are cut; `proxied_client_url(member)` goes through the proxy.
+The overlay works with every bootstrap: with "discovery" and "dns" it sets no initial cluster,
+so the members still find each other only through the discovery service or the SRV records.
 
 `bootstrap` picks how the three compose members find each other, each a topology file of its own:
 - "static" (default): `compose/docker-compose.yml`, ETCD_INITIAL_CLUSTER of the fixed addresses.
@@ -54,6 +57,7 @@ import subprocess  # images/build.sh (a shell script) only; containers go throug
 import time
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness import docker_control as dc
 from harness import ports
@@ -62,6 +66,9 @@ from harness.compose_project import ComposeProject
 from harness.docker_control import DockerError, engine_available, image_exists
 from harness.impls import REPO_ROOT, Impl, get_impl, image_of
 from harness.toxiproxy_links import Link, ToxiproxyLinks, client_link_name, link_name
+
+if TYPE_CHECKING:
+    from harness.link_faults import LinkFaults
 
 COMPOSE_FILE = REPO_ROOT / "compose" / "docker-compose.yml"
 # The topology file of each bootstrap (see the module docstring).
@@ -159,7 +166,7 @@ class DockerCluster(Cluster):
     `size` is 1-3 initial members (the compose services node1..node3; 3 for the "dns"
     bootstrap, whose SRV records name all three); grow further with `plan_member` + `join` (not
     when `proxied`). `project` and `net_prefix` default to fresh unique values. `proxied` adds
-    the Toxiproxy overlay ("static" only); `bootstrap` is "static", "discovery" or "dns", and
+    the Toxiproxy overlay (with every bootstrap); `bootstrap` is "static", "discovery" or "dns", and
     `discovery_impl` the discovery service's implementation (see the module docstring).
     """
 
@@ -182,8 +189,6 @@ class DockerCluster(Cluster):
                              f"not {size}; add more with plan_member() and join()")
         if bootstrap not in BOOTSTRAP_FILES:
             raise ValueError(f"bootstrap must be one of {', '.join(BOOTSTRAPS)}, not {bootstrap!r}")
-        if proxied and bootstrap != "static":
-            raise ValueError("the Toxiproxy overlay works with the static bootstrap only")
         if bootstrap == "dns" and size != len(COMPOSE_MEMBERS):
             raise ValueError(f"the dns bootstrap starts all {len(COMPOSE_MEMBERS)} members its "
                              f"SRV records name, not {size}")
@@ -212,6 +217,7 @@ class DockerCluster(Cluster):
         self._api_port = ports.free_port() if proxied else 0
         self._discovery_port = ports.free_port() if bootstrap == "discovery" else 0
         self._proxy_ports: dict[str, int] = {}
+        self._link_faults: LinkFaults | None = None
         self.links: ToxiproxyLinks | None = (
             ToxiproxyLinks("127.0.0.1", self._api_port) if proxied else None)
         self.members = []
@@ -229,12 +235,13 @@ class DockerCluster(Cluster):
                       f"http://{self._peer_host(name)}:2380")
 
     def _peer_host(self, name: str) -> str:
+        # From DNS SRV, a member's peer URL is its SRV target, a name dnsmasq maps to its address
+        # (and, through the overlay, each member's extra_hosts to its link proxy).
+        if self.bootstrap == "dns" and name in COMPOSE_MEMBERS:
+            return f"{name}.{DNS_DOMAIN}"
         # Through the overlay a compose member's identity is its name, resolved per container.
         if self.proxied and name in COMPOSE_MEMBERS:
             return f"{name}.peer"
-        # From DNS SRV, a member's peer URL is its SRV target, a name dnsmasq maps to its address.
-        if self.bootstrap == "dns" and name in COMPOSE_MEMBERS:
-            return f"{name}.{DNS_DOMAIN}"
         return self.address(name)
 
     def address(self, name: str) -> str:
@@ -279,7 +286,7 @@ class DockerCluster(Cluster):
             # Members beyond `size` are never started, but the file needs their values.
             port = self._ports.get(name, 0)
             env[f"NODE{i}_CLIENT_PORT"] = str(port)
-            env[f"NODE{i}_PEER_HOST"] = (f"{name}.peer" if self.proxied
+            env[f"NODE{i}_PEER_HOST"] = (self._peer_host(name) if self.proxied
                                          else f"{self.net_prefix}.{FIRST_HOST + i - 1}")
             env[f"NODE{i}_PROXY_CLIENT_PORT"] = str(self._proxy_ports.get(name, 0))
         env["TOXIPROXY_API_PORT"] = str(self._api_port)
@@ -401,7 +408,7 @@ class DockerCluster(Cluster):
 
     def _aux_services(self) -> tuple[str, ...]:
         """Services besides the members that must keep running (proxy, discovery, DNS)."""
-        return ("toxiproxy",) if self.proxied else BOOTSTRAP_SERVICES[self.bootstrap]
+        return (*(("toxiproxy",) if self.proxied else ()), *BOOTSTRAP_SERVICES[self.bootstrap])
 
     def _aux_images(self) -> list[str]:
         return {"static": [], "discovery": [IMAGES[self.discovery_impl]],
@@ -573,3 +580,12 @@ class DockerCluster(Cluster):
     def heal(self) -> None:
         """Re-enable every proxy and remove every toxic."""
         self._links().reset()
+
+    def link_faults(self) -> LinkFaults:
+        """The cluster's one `harness.link_faults.LinkFaults` (recorded Toxiproxy faults)."""
+        self._links()
+        if self._link_faults is None:
+            from harness.link_faults import LinkFaults
+
+            self._link_faults = LinkFaults(self)
+        return self._link_faults

@@ -171,18 +171,33 @@ def cmd_run(args: argparse.Namespace) -> int:
     line on stdout. Exit 0 valid, 1 violation, 2 unknown or the run broke."""
     # Imported here: the runner loads petcd's generated etcdserverpb stubs (grpc), which the
     # checker-only subcommand must not need.
-    from jepsen_style.runner import RunOptions, run
+    from jepsen_style.linknemeses import check_supported
+    from jepsen_style.runner import RunOptions, run, schedule_defaults
 
     nemeses = tuple(n for n in args.nemesis.split(",") if n) if args.nemesis else ()
+    try:  # before any cluster starts or load runs: one line, exit 2
+        check_supported(nemeses, args.backend)
+        if args.backend == "local" and args.bootstrap != "static":
+            raise ValueError(f"--bootstrap {args.bootstrap} needs --backend docker (the local "
+                             "backend boots static clusters only)")
+    except ValueError as exc:
+        print(f"jepsen_style run: error: {exc}", file=sys.stderr)
+        return 2
+    sched = schedule_defaults(args.backend, args.time_limit)
     opts = RunOptions(
-        target=args.target, backend=args.backend, members=args.members,
+        target=args.target, backend=args.backend, bootstrap=args.bootstrap,
+        members=args.members,
         workload=args.workload, nemeses=nemeses,
         time_limit=args.time_limit, seed=args.seed, concurrency=args.concurrency,
         rate=args.rate, keys_active=args.keys, ops_per_key=args.ops_per_key,
         request_timeout=args.request_timeout, serializable_reads=args.serializable_reads,
-        isolated_reads=args.isolated_reads, quiet_start=args.quiet_start,
-        fault_seconds=args.fault_seconds, quiet_seconds=args.quiet_seconds,
-        final_quiet=args.final_quiet, check_timeout=args.check_timeout,
+        isolated_reads=args.isolated_reads,
+        quiet_start=sched[0] if args.quiet_start is None else args.quiet_start,
+        fault_seconds=sched[1] if args.fault_seconds is None else args.fault_seconds,
+        quiet_seconds=sched[2] if args.quiet_seconds is None else args.quiet_seconds,
+        final_quiet=sched[3] if args.final_quiet is None else args.final_quiet,
+        latency_ms=args.latency_ms, latency_jitter=args.latency_jitter,
+        check_timeout=args.check_timeout,
         results_dir=Path(args.results_dir), run_id=args.run_id or "",
         progress=not args.quiet,
     )
@@ -211,6 +226,8 @@ def add_run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     run.add_argument("--target", type=target_name, default="petcd",
                      help=f"{', '.join(IMPL_NAMES)} or image:NAME[:TAG] (docker backend)")
     run.add_argument("--backend", choices=("local", "docker"), default="local")
+    run.add_argument("--bootstrap", choices=("static", "discovery", "dns"), default="static",
+                     help="how the docker members find each other (compose/README.md)")
     run.add_argument("--members", type=int, default=3,
                      help="cluster size on the local backend (5 for bridge partitions)")
     run.add_argument("--workload", choices=WORKLOADS, default="register")
@@ -231,12 +248,19 @@ def add_run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     run.add_argument("--isolated-reads", action="store_true",
                      help="while a partition isolates members, slots on isolated members "
                           "only read and the rest only write (the stale-read control)")
-    run.add_argument("--quiet-start", type=float, default=10.0,
-                     help="seconds before the first fault")
-    run.add_argument("--fault-seconds", type=float, default=6.0)
-    run.add_argument("--quiet-seconds", type=float, default=6.0)
-    run.add_argument("--final-quiet", type=float, default=8.0,
-                     help="no fault starts this close to the end")
+    run.add_argument("--quiet-start", type=float, default=None,
+                     help="seconds before the first fault (default 10; docker runs under "
+                          "60 s: 5)")
+    run.add_argument("--fault-seconds", type=float, default=None,
+                     help="default 6 (docker runs under 60 s: 5)")
+    run.add_argument("--quiet-seconds", type=float, default=None,
+                     help="default 6 (docker runs under 60 s: 4)")
+    run.add_argument("--final-quiet", type=float, default=None,
+                     help="no fault starts this close to the end (default 8; docker runs "
+                          "under 60 s: 6)")
+    run.add_argument("--latency-ms", type=float, default=100.0,
+                     help="delay of latency, slow-member, slow-leader, client-latency")
+    run.add_argument("--latency-jitter", type=float, default=50.0, help="± this, ms")
     run.add_argument("--check-timeout", type=float, default=120.0)
     run.add_argument("--min-ok-rate", type=float, default=0.0,
                      help="exit 2 if a valid run had fewer ok ops/s before the first fault")

@@ -29,8 +29,10 @@ from typing import Any
 
 from harness.cluster import Cluster, ClusterError, Member
 
-NEMESES = ("kill", "pause", "pause-holder", "partition", "partition-leader", "bridge", "latency",
-           "admin", "membership", "disk-full", "failpoint")
+NEMESES = ("kill", "pause", "pause-holder", "restart", "partition", "partition-leader", "bridge",
+           "latency", "slow-member", "slow-leader", "one-way", "bandwidth", "blackhole",
+           "reset-peer", "client-latency", "admin", "membership", "disk-full",
+           "failpoint")
 
 
 @dataclass(slots=True)
@@ -44,6 +46,10 @@ class Fault:
     end: float | None = None
     isolated: tuple[str, ...] = ()
     error: str = ""
+    applied: list[dict[str, Any]] = field(default_factory=list)
+    """What the window changed (Toxiproxy: proxy, toxic, type, stream, attributes, direction)."""
+    healed: dict[str, Any] = field(default_factory=dict)
+    """The audit of the heal that ended the window (Toxiproxy: proxies clean, toxics removed)."""
 
     def to_json(self, t0: float) -> dict[str, Any]:
         return {
@@ -51,6 +57,8 @@ class Fault:
             "isolated": list(self.isolated),
             "start": round(self.start - t0, 3),
             "end": None if self.end is None else round(self.end - t0, 3),
+            **({"applied": self.applied} if self.applied else {}),
+            **({"healed": self.healed} if self.healed else {}),
             **({"error": self.error} if self.error else {}),
         }
 
@@ -78,6 +86,8 @@ def current_leader(cluster: Cluster, among: Sequence[Member] | None = None) -> M
 
 class Nemesis(ABC):
     name: str
+    audit: dict[str, Any]
+    """Reset by the schedule before every heal, set by ``heal`` where the heal is audited (Toxiproxy links); copied to the window."""
 
     @abstractmethod
     def inject(self, cluster: Cluster, rng: random.Random) -> Fault: ...
@@ -85,9 +95,16 @@ class Nemesis(ABC):
     @abstractmethod
     def heal(self, cluster: Cluster) -> None: ...
 
-    def _fault(self, detail: str, members: Sequence[Member], isolated: Sequence[Member] = ()) -> Fault:
+    def _fault(self, detail: str, members: Sequence[Member], isolated: Sequence[Member] = (),
+               net: Any = None) -> Fault:
+        applied = net.take_applied() if net is not None and hasattr(net, "take_applied") else []
         return Fault(self.name, detail, tuple(m.name for m in members), time.monotonic(),
-                     isolated=tuple(m.name for m in isolated))
+                     isolated=tuple(m.name for m in isolated), applied=applied)
+
+    def _heal_links(self, cluster: Cluster) -> None:
+        """The audited heal of a link nemesis (every proxy enabled, no toxic left)."""
+        audit = _net(cluster).heal()
+        self.audit = audit if isinstance(audit, dict) else {}
 
 
 def _pick(cluster: Cluster, rng: random.Random, leader_bias: float) -> tuple[Member, str]:
@@ -194,10 +211,15 @@ class PauseHolderNemesis(PauseNemesis):
 
 
 def _net(cluster: Cluster) -> Any:
+    """The cluster's link controller: Toxiproxy's (`harness.link_faults.LinkFaults`) on a proxied
+    Docker cluster, the link proxy of `harness.localnet.ProxiedLocalCluster` locally."""
+    faults = getattr(cluster, "link_faults", None)
+    if faults is not None and getattr(cluster, "links", None) is not None:
+        return faults()
     if not all(hasattr(cluster, a) for a in ("partition", "heal", "latency")):
         raise ClusterError(
             f"{type(cluster).__name__} cannot cut or slow links (local backend: use "
-            "harness.localnet.ProxiedLocalCluster; docker: Toxiproxy links not wired yet)")
+            "harness.localnet.ProxiedLocalCluster; docker: DockerCluster(proxied=True))")
     return cluster
 
 
@@ -224,10 +246,10 @@ class PartitionNemesis(Nemesis):
             minority = rng.sample(ms, max(1, (len(ms) - 1) // 2))
         net.partition([minority])
         names = ",".join(m.name for m in minority)
-        return self._fault(f"{mode}: {names} | rest", minority, isolated=minority)
+        return self._fault(f"{mode}: {names} | rest", minority, isolated=minority, net=net)
 
     def heal(self, cluster: Cluster) -> None:
-        _net(cluster).heal()
+        self._heal_links(cluster)
 
 
 class BridgeNemesis(Nemesis):
@@ -252,10 +274,10 @@ class BridgeNemesis(Nemesis):
         net.cut([[x.name, y.name] for x in a for y in b])
         detail = (f"bridge {bridge.name}: {','.join(m.name for m in a)} | "
                   f"{','.join(m.name for m in b)}")
-        return self._fault(detail, [*a, *b])
+        return self._fault(detail, [*a, *b], net=net)
 
     def heal(self, cluster: Cluster) -> None:
-        _net(cluster).heal()
+        self._heal_links(cluster)
 
 
 class LatencyNemesis(Nemesis):
@@ -267,11 +289,17 @@ class LatencyNemesis(Nemesis):
         self.ms, self.jitter = ms, jitter
 
     def inject(self, cluster: Cluster, rng: random.Random) -> Fault:
-        _net(cluster).latency(self.ms, self.jitter)
-        return self._fault(f"latency {self.ms:g}±{self.jitter:g} ms", cluster.members)
+        net = _net(cluster)
+        net.latency(self.ms, self.jitter)
+        return self._fault(f"latency {self.ms:g}±{self.jitter:g} ms on every peer link",
+                           cluster.members, net=net)
 
     def heal(self, cluster: Cluster) -> None:
-        _net(cluster).latency(0.0, 0.0)
+        net = _net(cluster)
+        if hasattr(net, "take_applied"):  # Toxiproxy: the audited heal
+            self._heal_links(cluster)
+        else:
+            net.latency(0.0, 0.0)
 
 
 class AdminNemesis(Nemesis):
@@ -295,11 +323,18 @@ class AdminNemesis(Nemesis):
         return None
 
 
-def make_nemeses(names: Sequence[str]) -> list[Nemesis]:
-    """Nemeses by name (see :data:`NEMESES`); unknown names raise ValueError."""
+def make_nemeses(names: Sequence[str], latency_ms: float = 100.0,
+                 latency_jitter: float = 50.0) -> list[Nemesis]:
+    """Nemeses by name (see :data:`NEMESES`); unknown names raise ValueError. ``latency_ms`` ±
+    ``latency_jitter`` is the delay of the latency-type nemeses."""
+    from jepsen_style import linknemeses
+
     out: list[Nemesis] = []
     for n in names:
-        if n == "kill":
+        made = linknemeses.make(n, latency_ms, latency_jitter)
+        if made is not None:
+            out.append(made)
+        elif n == "kill":
             out.append(KillNemesis())
         elif n == "pause":
             out.append(PauseNemesis())
@@ -316,7 +351,7 @@ def make_nemeses(names: Sequence[str]) -> list[Nemesis]:
         elif n == "partition-leader":
             out.append(PartitionNemesis(("isolate-leader",)))
         elif n == "latency":
-            out.append(LatencyNemesis())
+            out.append(LatencyNemesis(latency_ms, latency_jitter))
         elif n == "admin":
             out.append(AdminNemesis())
         elif n == "disk-full":
@@ -344,6 +379,8 @@ class Schedule:
     quiet_seconds: float = 6.0
     final_quiet: float = 8.0
     faults: list[Fault] = field(default_factory=list)
+    final_heal: dict[str, Any] = field(default_factory=dict)
+    """Audits of the final heal, by nemesis (those whose heal is audited)."""
     isolated: frozenset[str] = frozenset()
     log: Callable[[str], None] = lambda s: None
     targets: Callable[[], Sequence[str]] = list
@@ -374,9 +411,11 @@ class Schedule:
                 self.isolated = frozenset(fault.isolated)
                 self.log(f"nemesis: {fault.detail}")
                 await _sleep_until(time.monotonic() + self.fault_seconds, deadline)
+                nem.audit = {}
                 await asyncio.to_thread(nem.heal, self.cluster)
                 self.isolated = frozenset()
                 fault.end = time.monotonic()
+                fault.healed = dict(nem.audit)
                 self.log(f"nemesis: healed {nem.name}")
                 await _sleep_until(time.monotonic() + self.quiet_seconds, deadline)
         finally:
@@ -390,10 +429,13 @@ class Schedule:
         """The final heal: every nemesis, errors collected and re-raised after all ran."""
         errors: list[str] = []
         for n in self.nemeses:
+            n.audit = {}
             try:
                 n.heal(self.cluster)
             except (ClusterError, OSError) as exc:
                 errors.append(f"{n.name}: {exc}")
+            if n.audit:
+                self.final_heal[n.name] = dict(n.audit)
         if errors:
             raise ClusterError("final heal failed: " + "; ".join(errors))
 

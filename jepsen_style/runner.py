@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.cluster import Cluster, ClusterError
+from harness.cluster import Cluster, ClusterError, Member
 from harness.impls import REPO_ROOT, slug
 from jepsen_style.client import ClientError, EtcdClient
 from jepsen_style.generator import Generator, GeneratorOptions, Slot
@@ -44,6 +44,8 @@ RECONNECT_PAUSE = 0.1
 class RunOptions:
     target: str = "petcd"
     backend: str = "local"
+    bootstrap: str = "static"
+    """How the Docker members find each other: static | discovery | dns (local: static)."""
     members: int = 3
     workload: str = "register"
     nemeses: tuple[str, ...] = ()
@@ -60,6 +62,8 @@ class RunOptions:
     fault_seconds: float = 6.0
     quiet_seconds: float = 6.0
     final_quiet: float = 8.0
+    latency_ms: float = 100.0
+    latency_jitter: float = 50.0
     check_timeout: float = 120.0
     results_dir: Path = REPO_ROOT / "results"
     run_id: str = ""
@@ -85,19 +89,33 @@ class RunResult:
     verdict: dict[str, Any] = field(default_factory=dict)
 
 
+def schedule_defaults(backend: str, time_limit: float) -> tuple[float, float, float, float]:
+    """(quiet_start, fault_seconds, quiet_seconds, final_quiet) when none is given. Docker runs
+    shorter than a minute get a tighter schedule, so a 30 s run still has two fault windows
+    (one of each of two nemeses); everything else keeps RunOptions' defaults."""
+    if backend == "docker" and time_limit < 60.0:
+        return (5.0, 5.0, 4.0, 6.0)
+    d = RunOptions()
+    return (d.quiet_start, d.fault_seconds, d.quiet_seconds, d.final_quiet)
+
+
 def make_cluster(opts: RunOptions, root: Path) -> Cluster:
     """A cluster of ``opts.members`` members of the target on the chosen backend (not
-    started); the Docker backend has 3."""
+    started). The Docker backend has 3 members booted by ``opts.bootstrap``, with the
+    Toxiproxy overlay on every link (compose/README.md)."""
     if opts.backend == "local":
         from harness.localnet import ProxiedLocalCluster
 
+        if opts.bootstrap != "static":
+            raise ValueError(f"the local backend boots static clusters only, not "
+                             f"{opts.bootstrap!r}: use --backend docker")
         return ProxiedLocalCluster(opts.target, root=root, size=opts.members)
     if opts.backend == "docker":
         from harness.docker_backend import DockerCluster
 
         if opts.members != 3:
             raise ValueError("the docker backend runs 3 members")
-        return DockerCluster(opts.target)
+        return DockerCluster(opts.target, proxied=True, bootstrap=opts.bootstrap)
     raise ValueError(f"unknown backend {opts.backend!r} (local or docker)")
 
 
@@ -107,8 +125,9 @@ class Run:
     def __init__(self, opts: RunOptions, log: Callable[[str], None]) -> None:
         self.opts = opts
         self.log = log
+        where = f"-{opts.bootstrap}" if opts.backend == "docker" else ""
         self.run_id = opts.run_id or time.strftime("%Y%m%dT%H%M%S") + (
-            f"-{slug(opts.target)}-{opts.workload}-s{opts.seed}")
+            f"-{slug(opts.target)}{where}-{opts.workload}-s{opts.seed}")
         self.run_dir = opts.results_dir / self.run_id
         self.run_dir.mkdir(parents=True, exist_ok=True)
         wopts = WorkloadOptions(prefix=f"/jepsen/{self.run_id}",
@@ -134,7 +153,8 @@ class Run:
         members = cluster.members
         member = members[slot.index % len(members)]
         process: int = slot.index
-        client = EtcdClient(member.client_url, self.opts.request_timeout)
+        url = self._client_url(cluster, member)
+        client = EtcdClient(url, self.opts.request_timeout)
         hard = max(self.opts.request_timeout, self.workload.op_deadline) + 5.0
         try:
             while await self.gen.pace(slot):
@@ -160,9 +180,20 @@ class Run:
                     await asyncio.sleep(RECONNECT_PAUSE)
                     await client.close()
                     process = self.recorder.retire(process)
-                    client = EtcdClient(member.client_url, self.opts.request_timeout)
+                    client = EtcdClient(url, self.opts.request_timeout)
         finally:
             await client.close()
+
+    def _client_url(self, cluster: Cluster, member: Member) -> str:
+        """Where the load reaches `member`: through its client proxy when a nemesis slows the
+        client links, else directly (a partition cuts peer links, never the clients')."""
+        from jepsen_style.linknemeses import THROUGH_CLIENT_PROXIES
+
+        proxied = getattr(cluster, "proxied_client_url", None)
+        if proxied is not None and any(n in THROUGH_CLIENT_PROXIES for n in self.opts.nemeses):
+            url: str = proxied(member)
+            return url
+        return member.client_url
 
     async def _progress(self) -> None:
         last = 0
@@ -219,8 +250,12 @@ class Run:
         cluster: Cluster | None = None
         recovered: bool | None = None
         try:
+            from jepsen_style.linknemeses import check_supported
+
+            check_supported(self.opts.nemeses, self.opts.backend)
             cluster = make_cluster(self.opts, tmp)
-            self.nemeses = make_nemeses(self.opts.nemeses)
+            self.nemeses = make_nemeses(self.opts.nemeses, self.opts.latency_ms,
+                                        self.opts.latency_jitter)
             for nem in self.nemeses:  # before any load: a nemesis that cannot run refuses here
                 prep = getattr(nem, "prepare", None)
                 if prep is not None:
@@ -245,6 +280,7 @@ class Run:
         finally:
             self.recorder.close()
             if cluster is not None:
+                self._save_container_logs(cluster)
                 try:
                     cluster.stop()
                 except Exception as exc:  # noqa: BLE001
@@ -256,6 +292,20 @@ class Run:
             self._copy_logs(tmp)
             shutil.rmtree(tmp, ignore_errors=True)
         return self._finish(recovered)
+
+    def _save_container_logs(self, cluster: Cluster) -> None:
+        """Docker members' logs (and the proxy's) into ``logs/``, before the containers go."""
+        aux = getattr(cluster, "_aux_services", None)
+        logs_of = getattr(cluster, "logs", None)
+        if aux is None or logs_of is None:
+            return
+        logs = self.run_dir / "logs"
+        logs.mkdir(exist_ok=True)
+        for m in [*cluster.members, *(Member(s, "", "") for s in aux())]:
+            try:
+                (logs / f"{m.name}.log").write_text(str(logs_of(m, lines=5000)))
+            except Exception as exc:  # noqa: BLE001 -- logs are best effort; say why
+                self.errors.append(f"logs of {m.name}: {exc}")
 
     def _copy_logs(self, root: Path) -> None:
         logs = self.run_dir / "logs"
@@ -283,13 +333,16 @@ class Run:
         (self.run_dir / "nemesis.json").write_text(json.dumps(faults, indent=1) + "\n")
         doc = {
             "run": self.run_id, "valid": valid, "target": self.opts.target,
-            "backend": self.opts.backend, "workload": self.opts.workload,
+            "backend": self.opts.backend, "bootstrap": self.opts.bootstrap,
+            "workload": self.opts.workload,
+            "latency_ms": self.opts.latency_ms, "latency_jitter": self.opts.latency_jitter,
             "nemesis": list(self.opts.nemeses), "seed": self.opts.seed,
             "time_limit": self.opts.time_limit, "concurrency": self.opts.concurrency,
             "serializable_reads": self.opts.serializable_reads,
             "isolated_reads": self.opts.isolated_reads,
             "recovered": recovered, "errors": self.errors, "stats": stats,
             "check_seconds": round(check_s, 3), "faults": faults,
+            "final_heal": self.schedule.final_heal if self.schedule else {},
             "verdict": verdict.details,
             "report": None if verdict.report is None else str(verdict.report),
         }
@@ -305,11 +358,13 @@ class Run:
         word = {True: "VALID", False: "VIOLATION", None: "UNKNOWN"}[valid]
         summary = (
             f"{self.run_id}: {word} target={self.opts.target} backend={self.opts.backend} "
+            f"bootstrap={self.opts.bootstrap} "
             f"workload={self.opts.workload}{' serializable' if self.opts.serializable_reads else ''}"
             f" nemesis={','.join(self.opts.nemeses) or 'none'} seed={self.opts.seed} "
             f"time={self.opts.time_limit:g}s ops={stats['ops']} ok={stats['ok']} "
             f"fail={stats['fail']} info={stats['info']} "
             f"ok/s={stats['ok_per_s']:.0f} ok/s-before-faults={stats['ok_per_s_before_faults']:.0f}"
+            f" ok/s-during-faults={stats['ok_per_s_during_faults']:.0f}"
             f" faults={len(faults)} check={check_s:.1f}s"
             + (f" errors={len(self.errors)}" if self.errors else "")
         )
@@ -332,6 +387,17 @@ class Run:
         before = first_fault if first_fault is not None else span
         ok_before = sum(1 for s in self.samples if s.type == "ok" and s.t <= before)
         lat = sorted(s.latency for s in self.samples if s.type == "ok")
+        windows = [(f.start - self._t0, (f.end if f.end is not None else f.start) - self._t0)
+                   for f in (self.schedule.faults if self.schedule else [])]
+        during_s = sum(max(0.0, b - a) for a, b in windows)
+        ok_during = sum(1 for s in self.samples if s.type == "ok"
+                        and any(a <= s.t <= b for a, b in windows))
+        by_kind: dict[str, dict[str, float]] = {}
+        for f in (self.schedule.faults if self.schedule else []):
+            a, b = f.start - self._t0, (f.end if f.end is not None else f.start) - self._t0
+            k = by_kind.setdefault(f.nemesis, {"seconds": 0.0, "ok": 0})
+            k["seconds"] += max(0.0, b - a)
+            k["ok"] += sum(1 for s in self.samples if s.type == "ok" and a <= s.t <= b)
 
         def q(p: float) -> float:
             return lat[min(len(lat) - 1, int(p * len(lat)))] if lat else 0.0
@@ -340,6 +406,12 @@ class Run:
             "ops": n, **by,
             "ok_per_s": by["ok"] / span if span else 0.0,
             "ok_per_s_before_faults": ok_before / before if before else 0.0,
+            "ok_per_s_during_faults": ok_during / during_s if during_s else 0.0,
+            "ok_during_faults": ok_during,
+            "fault_seconds": round(during_s, 3),
+            "ok_per_s_by_nemesis": {n: (k["ok"] / k["seconds"] if k["seconds"] else 0.0)
+                                    for n, k in by_kind.items()},
+            "ok_by_nemesis": {n: int(k["ok"]) for n, k in by_kind.items()},
             "first_fault_s": first_fault,
             "latency_ok_s": {"p50": q(0.5), "p99": q(0.99), "max": lat[-1] if lat else 0.0},
             "processes": self.recorder.processes_used,
