@@ -76,7 +76,7 @@ def _from_srv(cfg: Config, log: Logger) -> Config:
                                       list(cfg.initial_advertise_peer_urls),
                                       cfg.settings.dns_server)
     except srv.SrvError as exc:
-        raise ConfigError(f"error setting up initial cluster: {exc}") from None
+        raise ConfigError(errors.CFG_INITIAL_CLUSTER.format(error=exc)) from None
     for entry in cluster.split(","):
         log.info("got bootstrap from DNS for etcd-server", node=entry)
     return replace(cfg, initial_cluster=cluster)

@@ -75,17 +75,17 @@ def read_snapshot_file(data: bytes, skip_hash_check: bool = False) -> bytes:
     if has_digest:
         body, digest = data[:-DIGEST_LEN], data[-DIGEST_LEN:]
         if not skip_hash_check and hashlib.sha256(body).digest() != digest:
-            raise SnapshotFileError("expected sha256 [...]; got [...]: snapshot file corrupted")
+            raise SnapshotFileError(errors.SNAP_HASH_MISMATCH)
     elif not skip_hash_check:
-        raise SnapshotFileError("snapshot missing hash but --skip-hash-check=false")
+        raise SnapshotFileError(errors.SNAP_HASH_MISSING)
     else:
         body = data
     head = len(FILE_MAGIC) + 8
     if len(body) < head or not body.startswith(FILE_MAGIC):
-        raise SnapshotFileError("not a petcd snapshot file")
+        raise SnapshotFileError(errors.SNAP_NOT_SNAPSHOT)
     (n,) = struct.unpack_from(">Q", body, len(FILE_MAGIC))
     if head + n > len(body):
-        raise SnapshotFileError("truncated petcd snapshot file")
+        raise SnapshotFileError(errors.SNAP_TRUNCATED)
     return body[head : head + n]
 
 

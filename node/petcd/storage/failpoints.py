@@ -325,7 +325,7 @@ def check(name: str) -> float:
         t.hits += 1
     action = term.action
     if action == "panic":
-        sys.stderr.write(f"panic: failpoint panic: {name}\n")
+        sys.stderr.write(errors.FAILPOINT_PANIC.format(name=name) + "\n")
         sys.stderr.flush()
         os._exit(2)
     if action in ("error", "return"):
