@@ -351,3 +351,22 @@ JOIN_NO_CLUSTER_INFO = "could not retrieve cluster information from the given UR
 
 # gofail's panic action, written to stderr before the process exits.
 FAILPOINT_PANIC = "panic: failpoint panic: {name}"
+V2_UNKNOWN_METHOD = "etcdserver: unknown method"
+
+# Go's encoding/json and encoding/base64 texts, for the gRPC gateway's request decoding.
+JSON_BAD_NUMBER = "invalid character 'I' in numeric literal"
+JSON_BAD_VALUE_START = "invalid character '{char}' looking for beginning of value"
+JSON_UNMARSHAL_TYPE = "json: cannot unmarshal {what} into Go value of type {go_type}"
+JSON_UNKNOWN_ENUM = "unknown value {value} for enum {enum}"
+BASE64_ILLEGAL = "illegal base64 data at input byte {offset}"
+
+# petcd's own start-up texts (no etcd counterpart: petcd-specific settings and limits).
+COMPACTION_RETENTION = "invalid auto-compaction-retention {retention!r}"
+FAILPOINT_BAD_ENTRY = 'bad failpoint "{entry}"'
+FAILPOINT_ENV_ENTRY = "{env}: {entry!r}: {error}"
+PEER_LISTEN_NEEDS_TLS = "peer listen URL {url!r} needs --peer-cert-file/key"
+PEER_LISTEN_UNSUPPORTED = "unsupported peer listen URL {url!r}"
+DISCOVERY_NO_PROXY = "{error}; petcd cannot run as a v2 proxy (--discovery-fallback=proxy)"
+DISCOVERY_REGISTER_STATUS = "unexpected status {status} registering self"
+DISCOVERY_WAIT_STATUS = "unexpected status {status} while waiting for peers"
+SNAP_FILE_SHRANK = "snapshot file shrank"

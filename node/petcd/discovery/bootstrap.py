@@ -34,8 +34,7 @@ async def _discover(cfg: Config, log: Logger) -> Config:
         if exc.err == errors.DISCOVERY_FULL_CLUSTER and cfg.discovery_fallback == "proxy":
             log.info("discovery cluster is full, falling back to proxy",
                      **{"fallback-proxy": "proxy", "error": exc.err})
-            raise ConfigError(f"{exc}; petcd cannot run as a v2 proxy "
-                              "(--discovery-fallback=proxy)") from None
+            raise ConfigError(errors.DISCOVERY_NO_PROXY.format(error=exc)) from None
         _log_discovery_failure(cfg, log, exc)
         raise ConfigError(str(exc)) from None
     try:

@@ -102,7 +102,7 @@ async def snapshot_stream(server: EtcdServer) -> AsyncIterator[pb.SnapshotRespon
         while sent < total:
             blob = await loop.run_in_executor(None, f.read, CHUNK)
             if not blob:
-                raise errors.EtcdError(grpc.StatusCode.INTERNAL, "snapshot file shrank")
+                raise errors.EtcdError(grpc.StatusCode.INTERNAL, errors.SNAP_FILE_SHRANK)
             h.update(blob)
             sent += len(blob)
             yield pb.SnapshotResponse(remaining_bytes=total - sent, blob=blob)
