@@ -269,7 +269,8 @@ BOOT_FORCE_NEW_REMOVED = (
 )
 BOOT_NO_LOCAL_ID = "data dir {data_dir} has no readable local member ID: {error}"
 
-# etcdutl snapshot restore texts (and cobra's "Error: " prefix).
+# etcdutl snapshot restore texts (and cobra's "Error: " prefix). SNAP_USAGE is written as is
+# (its "{output dir}" is etcd's usage text, not a format field).
 SNAP_USAGE = "Usage: petcd snapshot restore <filename> --data-dir {output dir} [options]"
 SNAP_ONE_ARG = "snapshot restore requires exactly one argument"
 SNAP_ERROR_LINE = "Error: {error}"
