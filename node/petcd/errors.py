@@ -216,3 +216,158 @@ def message_too_large(size: int, limit: int) -> EtcdError:
 def unmarshal_error(detail: str) -> EtcdError:
     """INTERNAL "grpc: error unmarshalling request: <detail>" (grpc-go's codes.Internal)."""
     return _e(grpc.StatusCode.INTERNAL, UNMARSHAL_PREFIX + detail)
+
+
+# Go's flag package (FlagSet.Parse's texts), for petcd.flags' command-line parser.
+FLAG_BAD_SYNTAX = "bad flag syntax: {arg}"
+FLAG_NOT_DEFINED = "flag provided but not defined: -{name}"
+FLAG_NEEDS_ARGUMENT = "flag needs an argument: -{name}"
+FLAG_INVALID_VALUE = 'invalid value "{value}" for flag -{name}: {error}'
+
+# Go's strconv / flag value texts (the reasons inside FLAG_INVALID_VALUE and CFG_INVALID_*).
+VALUE_PARSE_ERROR = "parse error"
+VALUE_OUT_OF_RANGE = "value out of range"
+VALUE_INVALID = "invalid value"
+PARSE_UINT_SYNTAX = 'strconv.ParseUint: parsing "{text}": invalid syntax'
+PARSE_UINT_RANGE = 'strconv.ParseUint: parsing "{text}": value out of range'
+
+# Go's net.SplitHostPort / url.Parse and etcd's types.NewURLs texts (petcd.goflag).
+ADDR_MISSING_BRACKET = "address {hostport}: missing ']' in address"
+ADDR_MISSING_PORT = "address {hostport}: missing port in address"
+ADDR_TOO_MANY_COLONS = "address {hostport}: too many colons in address"
+ADDR_UNEXPECTED_BRACKET = "address {hostport}: unexpected ']' in address"
+URL_PARSE = 'parse "{text}": {error}'
+URL_BAD_SCHEME = "URL scheme must be http, https, unix, or unixs: {text}"
+URL_NOT_HOST_PORT = 'URL address does not have the form "host:port": {text}'
+URL_HAS_PATH = "URL must not contain a path: {text}"
+URL_NONE_GIVEN = "no valid URLs given"
+
+# Config file (etcd's sigs.k8s.io/yaml + encoding/json prefixes; the detail after them is
+# petcd's, since its YAML reader is not Go's).
+CFG_FILE_YAML = "error converting YAML to JSON: {error}"
+CFG_FILE_JSON = "error unmarshaling JSON: {error}"
+CFG_FILE_NOT_MAPPING = "config file is not a mapping"
+CFG_FILE_FIELD = "{name}: {error}"
+CFG_FILE_DURATION = "durations are integer nanoseconds in config files"
+# petcd.yamlsubset's reasons (shown after CFG_FILE_YAML).
+YAML_UNEXPECTED_LIST_ITEM = "line {lineno}: unexpected list item"
+YAML_EXPECTED_KEY_VALUE = "line {lineno}: expected 'key: value'"
+YAML_UNEXPECTED_INDENT = "line {lineno}: unexpected indentation"
+
+# Member IDs (etcd's membership texts) and bootstrap.
+MEMBER_ID_DUPLICATE = "member exists with identical ID {id}"
+MEMBER_ID_ZERO = "cannot use 0 as member id"
+BOOT_DATA_DIR = "cannot access data directory: {error}"
+BOOT_FORCE_NEW_UNREADABLE = "--force-new-cluster: unreadable Raft log: {error}"
+BOOT_NO_MATCHING_PEER = (
+    "error validating peerURLs: no member of the existing cluster has peer URLs "
+    "{urls} (add it with 'etcdctl member add' first)"
+)
+BOOT_FORCE_NEW_REMOVED = (
+    "member {id} has been permanently removed from the cluster; "
+    "--force-new-cluster cannot bring it back"
+)
+BOOT_NO_LOCAL_ID = "data dir {data_dir} has no readable local member ID: {error}"
+
+# etcdutl snapshot restore texts (and cobra's "Error: " prefix). SNAP_USAGE is written as is
+# (its "{output dir}" is etcd's usage text, not a format field).
+SNAP_USAGE = "Usage: petcd snapshot restore <filename> --data-dir {output dir} [options]"
+SNAP_ONE_ARG = "snapshot restore requires exactly one argument"
+SNAP_ERROR_LINE = "Error: {error}"
+SNAP_DATA_DIR_EXISTS = 'data-dir "{data_dir}" not empty or could not be read'
+SNAP_WAL_DIR_EXISTS = 'wal-dir "{wal_dir}" exists'
+
+# Go net/http server texts: the status lines/bodies sent before closing a bad connection.
+HTTP_BAD_REQUEST = "400 Bad Request"
+HTTP_MISSING_HOST = "400 Bad Request: missing required Host header"
+HTTP_TOO_MANY_HOSTS = "400 Bad Request: too many Host headers"
+HTTP_HEADER_TOO_LARGE = "431 Request Header Fields Too Large"
+HTTP_NOT_FOUND = "404 page not found"
+
+# Protobuf decoding (gogo-protobuf's / upb's texts), for petcd.api.deep.
+PROTO_ILLEGAL_WIRE_TYPE = "illegal wireType"
+PROTO_TOO_DEEP = "Error parsing message: Exceeded upb_DecodeOptions_MaxDepth"
+FLAG_INVALID_BOOL = 'invalid boolean value "{value}" for -{name}: {error}'
+PEER_JSON_BAD_CHAR = "invalid character in JSON: {error}"
+PEER_JSON_NOT_STRINGS = "json: cannot unmarshal peerURLs into []string"
+CLIENT_TLS_MISSING = "https:// client URLs need --cert-file and --key-file"
+
+# Snapshot files (etcdutl's hash-check texts; the format texts are petcd's own file layout).
+SNAP_HASH_MISMATCH = "expected sha256 [...]; got [...]: snapshot file corrupted"
+SNAP_HASH_MISSING = "snapshot missing hash but --skip-hash-check=false"
+SNAP_NOT_SNAPSHOT = "not a petcd snapshot file"
+SNAP_TRUNCATED = "truncated petcd snapshot file"
+SNAP_NOT_BACKEND = "not a petcd backend snapshot"
+SNAP_CHECKSUM = "snapshot checksum mismatch"
+SNAP_TRUNCATED_RECORD = "truncated snapshot record"
+SNAP_CORRUPT_RECORD = "corrupt snapshot record"
+
+# TLS configuration (etcd's transport.TLSInfo / embed texts and Go's os / crypto/tls texts).
+TLS_KEY_CERT_PAIR = "KeyFile and CertFile must both be present[key: {key}, cert: {cert}]"
+TLS_CLIENT_KEY_CERT_PAIR = (
+    "ClientKeyFile and ClientCertFile must both be present or both absent: "
+    "key: {key}, cert: {cert}]"
+)
+TLS_CN_AND_HOSTNAME = (
+    'AllowedCN and AllowedHostname are mutually exclusive (cn="{cn}", hostname="{hostname}")'
+)
+TLS_HTTPS_NEEDS_CERT = "TLS key/cert ({flags}) must be provided for {side} url {url} with HTTPS scheme"
+TLS_SELF_CERT_VALIDITY = "selfSignedCertValidity is invalid,it should be greater than 0"
+TLS_NO_SUCH_FILE = "open {path}: no such file or directory"
+TLS_LOAD_KEY_PAIR = "tls: failed to load key pair {cert}, {key}: {error}"
+TLS_LOAD_CA = "failed to load trusted CA file {ca}: {error}"
+TLS_OPEN = "open {path}: {error}"
+TLS_PARSE_CRL = "failed to parse CRL {path}: {error}"
+
+# DNS SRV discovery (etcd's client/pkg/srv texts and Go's net lookup texts).
+SRV_LOOKUP = "lookup {name} : {error}"
+SRV_LOOKUP_HOST = "lookup {name}: {error}"
+SRV_QUERY = "error querying DNS SRV records for _{service} {error}"
+SRV_NO_RECORDS = "no records"
+SRV_NO_RECORDS_FOR = "no SRV records for {domain}"
+SRV_SCHEME_MISMATCH = (
+    "bootstrap at {scheme}://{host} from DNS for {service} has scheme "
+    "mismatch with expected peer {local}"
+)
+SRV_LOCAL_MISSING = 'cannot find local etcd member "{name}" in SRV records'
+SRV_LOOKUP_ERRORS = "dns lookup errors: {first} and {second}"
+
+# v2 keys API (etcd's v2http / v2store detail texts; the error codes live in petcd.v2.errors).
+V2_URL_ESCAPE = 'invalid URL escape "{escape}"'
+V2_SEMICOLON = "invalid semicolon separator in query"
+V2_KEY_PREFIX = "incorrect key prefix"
+V2_INVALID_VALUE_QUOTED = 'invalid value for "{name}"'
+V2_INVALID_VALUE = "invalid value for {name}"
+V2_WAIT_NOT_GET = '"wait" can only be used with GET requests'
+V2_PREV_VALUE_EMPTY = '"prevValue" cannot be empty'
+V2_REFRESH_VALUE = "A value was provided on a refresh"
+V2_REFRESH_NO_TTL = "No TTL value set"
+V2_NO_EVENT = "received response with no Event/Watcher"
+V2_NOT_A_FILE = "nodePath /1{path} : Not a file ()"
+V2_HISTORY_CLEARED = "the requested history has been cleared [{start}/{index}]"
+V2_METHOD_NOT_ALLOWED = "Method Not Allowed"
+
+# Joining an existing cluster (etcd's GetClusterFromRemotePeers text).
+JOIN_NO_CLUSTER_INFO = "could not retrieve cluster information from the given URLs"
+
+# gofail's panic action, written to stderr before the process exits.
+FAILPOINT_PANIC = "panic: failpoint panic: {name}"
+V2_UNKNOWN_METHOD = "etcdserver: unknown method"
+
+# Go's encoding/json and encoding/base64 texts, for the gRPC gateway's request decoding.
+JSON_BAD_NUMBER = "invalid character 'I' in numeric literal"
+JSON_BAD_VALUE_START = "invalid character '{char}' looking for beginning of value"
+JSON_UNMARSHAL_TYPE = "json: cannot unmarshal {what} into Go value of type {go_type}"
+JSON_UNKNOWN_ENUM = "unknown value {value} for enum {enum}"
+BASE64_ILLEGAL = "illegal base64 data at input byte {offset}"
+
+# petcd's own start-up texts (no etcd counterpart: petcd-specific settings and limits).
+COMPACTION_RETENTION = "invalid auto-compaction-retention {retention!r}"
+FAILPOINT_BAD_ENTRY = 'bad failpoint "{entry}"'
+FAILPOINT_ENV_ENTRY = "{env}: {entry!r}: {error}"
+PEER_LISTEN_NEEDS_TLS = "peer listen URL {url!r} needs --peer-cert-file/key"
+PEER_LISTEN_UNSUPPORTED = "unsupported peer listen URL {url!r}"
+DISCOVERY_NO_PROXY = "{error}; petcd cannot run as a v2 proxy (--discovery-fallback=proxy)"
+DISCOVERY_REGISTER_STATUS = "unexpected status {status} registering self"
+DISCOVERY_WAIT_STATUS = "unexpected status {status} while waiting for peers"
+SNAP_FILE_SHRANK = "snapshot file shrank"

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from petcd import errors
 from petcd.goflag import (
     ValueParseError,
     flag_to_env,
@@ -73,7 +74,7 @@ class FlagSpec:
             return parse_urls(raw)
         if self.kind == "choice":
             if raw not in self.choices:
-                raise ValueParseError("invalid value")
+                raise ValueParseError(errors.VALUE_INVALID)
             return raw
         if self.kind == "strings":
             return sorted({s for s in raw.split(",") if s}) if raw else []
@@ -247,14 +248,14 @@ def parse_command_line(argv: Sequence[str]) -> tuple[list[tuple[FlagSpec, object
             break
         name = arg[minuses:]
         if not name or name[0] in "-=":
-            raise CommandLineError(f"bad flag syntax: {arg}")
+            raise CommandLineError(errors.FLAG_BAD_SYNTAX.format(arg=arg))
         args.pop(0)
         name, has_value, value = name.partition("=")
         spec = FLAGS_BY_NAME.get(name)
         if spec is None:
             if name in ("help", "h"):
                 raise HelpFlag()
-            raise CommandLineError(f"flag provided but not defined: -{name}")
+            raise CommandLineError(errors.FLAG_NOT_DEFINED.format(name=name))
         if spec.is_bool:
             if not has_value:
                 value = "true"
@@ -262,17 +263,19 @@ def parse_command_line(argv: Sequence[str]) -> tuple[list[tuple[FlagSpec, object
                 out.append((spec, spec.convert(value)))
             except ValueParseError as exc:
                 raise CommandLineError(
-                    f'invalid boolean value "{value}" for -{name}: {exc}'
+                    errors.FLAG_INVALID_BOOL.format(value=value, name=name, error=exc)
                 ) from None
             continue
         if not has_value:
             if not args:
-                raise CommandLineError(f"flag needs an argument: -{name}")
+                raise CommandLineError(errors.FLAG_NEEDS_ARGUMENT.format(name=name))
             value = args.pop(0)
         try:
             out.append((spec, spec.convert(value)))
         except ValueParseError as exc:
-            raise CommandLineError(f'invalid value "{value}" for flag -{name}: {exc}') from None
+            raise CommandLineError(
+                errors.FLAG_INVALID_VALUE.format(value=value, name=name, error=exc)
+            ) from None
     return out, args
 
 
@@ -305,9 +308,9 @@ def config_file_values(text: str) -> list[tuple[FlagSpec, object]]:
     try:
         doc = load_yaml(text)
     except ValueError as exc:
-        raise ValueParseError(f"error converting YAML to JSON: {exc}") from None
+        raise ValueParseError(errors.CFG_FILE_YAML.format(error=exc)) from None
     if not isinstance(doc, dict):
-        raise ValueParseError("error unmarshaling JSON: config file is not a mapping")
+        raise ValueParseError(errors.CFG_FILE_JSON.format(error=errors.CFG_FILE_NOT_MAPPING))
     items: list[tuple[str, object]] = []
     for key, value in doc.items():
         prefix = {"client-transport-security": "", "peer-transport-security": "peer-"}.get(key)
@@ -323,19 +326,21 @@ def config_file_values(text: str) -> list[tuple[FlagSpec, object]]:
         try:
             out.append((spec, _from_yaml(spec, value)))
         except ValueParseError as exc:
-            raise ValueParseError(f"error unmarshaling JSON: {name}: {exc}") from None
+            raise ValueParseError(
+                errors.CFG_FILE_JSON.format(error=errors.CFG_FILE_FIELD.format(name=name, error=exc))
+            ) from None
     return out
 
 
 def _from_yaml(spec: FlagSpec, value: object) -> object:
     if spec.kind == "duration":
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueParseError("durations are integer nanoseconds in config files")
+            raise ValueParseError(errors.CFG_FILE_DURATION)
         return value / 1e9
     if spec.kind == "strings" and isinstance(value, list):
         return sorted({str(v) for v in value})
     if spec.kind in ("uint", "int") and (isinstance(value, bool) or not isinstance(value, int)):
-        raise ValueParseError("parse error")
+        raise ValueParseError(errors.VALUE_PARSE_ERROR)
     if isinstance(value, bool):
         return spec.convert("true" if value else "false")
     return spec.convert(str(value))

@@ -19,6 +19,8 @@ import ipaddress
 import re
 from urllib.parse import urlsplit
 
+from petcd import errors
+
 __all__ = [
     "ValueParseError",
     "flag_to_env",
@@ -51,17 +53,17 @@ def parse_bool(s: str) -> bool:
         return True
     if s in ("0", "f", "F", "FALSE", "false", "False"):
         return False
-    raise ValueParseError("parse error")
+    raise ValueParseError(errors.VALUE_PARSE_ERROR)
 
 
 def _parse_go_int(s: str) -> int:
     """Go ``strconv.ParseInt(s, 0, 64)`` syntax: optional sign, 0x/0o/0b/0 prefixes, ``_``."""
     m = re.fullmatch(r"([+-]?)(0[xX][0-9a-fA-F_]+|0[bB][01_]+|0[oO]?[0-7_]*|[1-9][0-9_]*)", s)
     if m is None:
-        raise ValueParseError("parse error")
+        raise ValueParseError(errors.VALUE_PARSE_ERROR)
     sign, body = m.group(1), m.group(2)
     if "__" in body or body.endswith("_"):
-        raise ValueParseError("parse error")
+        raise ValueParseError(errors.VALUE_PARSE_ERROR)
     digits = body.replace("_", "")
     low = digits.lower()
     if low.startswith(("0x", "0b", "0o")):
@@ -76,10 +78,10 @@ def _parse_go_int(s: str) -> int:
 def parse_uint(s: str, bits: int = 64) -> int:
     """Unsigned integer as Go's flag ``UintVar``/``Uint64Var`` (``bits`` 64 on amd64)."""
     if s.startswith(("+", "-")):
-        raise ValueParseError("parse error")
+        raise ValueParseError(errors.VALUE_PARSE_ERROR)
     value = _parse_go_int(s)
     if value >= 1 << bits:
-        raise ValueParseError("value out of range")
+        raise ValueParseError(errors.VALUE_OUT_OF_RANGE)
     return value
 
 
@@ -87,7 +89,7 @@ def parse_int(s: str, bits: int = 64) -> int:
     """Signed integer as Go's flag ``IntVar``/``Int64Var``."""
     value = _parse_go_int(s)
     if not -(1 << (bits - 1)) <= value < 1 << (bits - 1):
-        raise ValueParseError("value out of range")
+        raise ValueParseError(errors.VALUE_OUT_OF_RANGE)
     return value
 
 
@@ -114,13 +116,13 @@ def parse_duration(s: str) -> float:
     if text == "0":
         return 0.0
     if not text:
-        raise ValueParseError("parse error")
+        raise ValueParseError(errors.VALUE_PARSE_ERROR)
     total = 0.0
     pos = 0
     while pos < len(text):
         m = _DURATION_PART.match(text, pos)
         if m is None or m.group(1) in ("", "."):
-            raise ValueParseError("parse error")
+            raise ValueParseError(errors.VALUE_PARSE_ERROR)
         total += float(m.group(1)) * _DURATION_UNITS[m.group(2)]
         pos = m.end()
     return sign * total
@@ -131,20 +133,20 @@ def split_host_port(hostport: str) -> tuple[str, str]:
     if hostport.startswith("["):
         end = hostport.find("]")
         if end < 0:
-            raise ValueParseError(f"address {hostport}: missing ']' in address")
+            raise ValueParseError(errors.ADDR_MISSING_BRACKET.format(hostport=hostport))
         rest = hostport[end + 1 :]
         if not rest.startswith(":"):
-            raise ValueParseError(f"address {hostport}: missing port in address")
+            raise ValueParseError(errors.ADDR_MISSING_PORT.format(hostport=hostport))
         host, port = hostport[1:end], rest[1:]
     else:
         idx = hostport.rfind(":")
         if idx < 0:
-            raise ValueParseError(f"address {hostport}: missing port in address")
+            raise ValueParseError(errors.ADDR_MISSING_PORT.format(hostport=hostport))
         host, port = hostport[:idx], hostport[idx + 1 :]
         if ":" in host:
-            raise ValueParseError(f"address {hostport}: too many colons in address")
+            raise ValueParseError(errors.ADDR_TOO_MANY_COLONS.format(hostport=hostport))
     if "[" in port or "]" in port:
-        raise ValueParseError(f"address {hostport}: unexpected ']' in address")
+        raise ValueParseError(errors.ADDR_UNEXPECTED_BRACKET.format(hostport=hostport))
     return host, port
 
 
@@ -167,16 +169,16 @@ def parse_url(raw: str) -> str:
     try:
         parts = urlsplit(text)
     except ValueError as exc:
-        raise ValueParseError(f'parse "{text}": {exc}') from exc
+        raise ValueParseError(errors.URL_PARSE.format(text=text, error=exc)) from exc
     scheme = parts.scheme.lower()
     if scheme not in URL_SCHEMES:
-        raise ValueParseError(f"URL scheme must be http, https, unix, or unixs: {text}")
+        raise ValueParseError(errors.URL_BAD_SCHEME.format(text=text))
     try:
         split_host_port(parts.netloc)
     except ValueParseError:
-        raise ValueParseError(f'URL address does not have the form "host:port": {text}') from None
+        raise ValueParseError(errors.URL_NOT_HOST_PORT.format(text=text)) from None
     if parts.path:
-        raise ValueParseError(f"URL must not contain a path: {text}")
+        raise ValueParseError(errors.URL_HAS_PATH.format(text=text))
     query = f"?{parts.query}" if parts.query else ""
     frag = f"#{parts.fragment}" if parts.fragment else ""
     return f"{scheme}://{parts.netloc}{query}{frag}"
@@ -186,7 +188,7 @@ def parse_urls(value: str) -> list[str]:
     """Comma-separated URL list -> canonical URLs, sorted and de-duplicated (etcd UniqueURLs)."""
     items = value.split(",")
     if not items:
-        raise ValueParseError("no valid URLs given")
+        raise ValueParseError(errors.URL_NONE_GIVEN)
     return sorted({parse_url(item) for item in items})
 
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 
+from petcd import errors
+
 __all__ = [
     "cluster_id",
     "format_id",
@@ -55,9 +57,9 @@ def initial_member_ids(cluster: Mapping[str, Iterable[str]], cluster_token: str)
     for name, urls in cluster.items():
         mid = member_id(urls, cluster_token)
         if mid in seen:
-            raise ValueError(f"member exists with identical ID {format_id(mid)}")
+            raise ValueError(errors.MEMBER_ID_DUPLICATE.format(id=format_id(mid)))
         if mid == 0:
-            raise ValueError("cannot use 0 as member id")
+            raise ValueError(errors.MEMBER_ID_ZERO)
         seen.add(mid)
         out[name] = mid
     return out
@@ -71,11 +73,11 @@ def format_id(value: int) -> str:
 def parse_id(text: str) -> int:
     """Parse a hex ID as etcd's ``types.IDFromString``; ValueError if not 64-bit hex."""
     if not text or text.startswith(("+", "-")) or text.lower().startswith("0x"):
-        raise ValueError(f'strconv.ParseUint: parsing "{text}": invalid syntax')
+        raise ValueError(errors.PARSE_UINT_SYNTAX.format(text=text))
     try:
         value = int(text, 16)
     except ValueError:
-        raise ValueError(f'strconv.ParseUint: parsing "{text}": invalid syntax') from None
+        raise ValueError(errors.PARSE_UINT_SYNTAX.format(text=text)) from None
     if value >= 1 << 64:
-        raise ValueError(f'strconv.ParseUint: parsing "{text}": value out of range')
+        raise ValueError(errors.PARSE_UINT_RANGE.format(text=text))
     return value

@@ -28,6 +28,8 @@ import time
 from collections.abc import Sequence
 from typing import IO, Any
 
+from petcd import errors
+
 __all__ = ["LEVELS", "FatalError", "Logger", "new_logger"]
 
 LEVELS: dict[str, int] = {
@@ -144,7 +146,7 @@ def new_logger(
     etcd's wording ``unrecognized level: "x"``.
     """
     if level not in LEVELS:
-        raise ValueError(f'unrecognized level: "{level}"')
+        raise ValueError(errors.CFG_UNRECOGNIZED_LEVEL.format(level=level))
     streams: list[IO[str]] = []
     if stream is not None:
         streams.append(stream)

@@ -27,6 +27,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from petcd import errors
 from petcd.config import Config, ConfigError
 from petcd.storage import buckets
 from petcd.storage.backend import Batch, SnapshotFormatError, parse_snapshot
@@ -41,7 +42,7 @@ _KEEP_META = frozenset({buckets.META_CONSISTENT_INDEX, buckets.META_TERM})
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
-        sys.stderr.write(f"Error: {message}\n")
+        sys.stderr.write(errors.SNAP_ERROR_LINE.format(error=message) + "\n")
         raise SystemExit(EXIT_BAD_ARGS)
 
 
@@ -84,9 +85,9 @@ def restore(
 
     data_dir = data_dir or f"{name}.etcd"
     if _dir_nonempty(Path(data_dir)):
-        raise ConfigError(f'data-dir "{data_dir}" not empty or could not be read')
+        raise ConfigError(errors.SNAP_DATA_DIR_EXISTS.format(data_dir=data_dir))
     if wal_dir and Path(wal_dir).exists():
-        raise ConfigError(f'wal-dir "{wal_dir}" exists')
+        raise ConfigError(errors.SNAP_WAL_DIR_EXISTS.format(wal_dir=wal_dir))
     raw = Path(snapshot_path).read_bytes()
     dump = maintenance.read_snapshot_file(raw, skip_hash_check)
     records = parse_snapshot(dump)
@@ -126,13 +127,11 @@ def restore(
 def main(argv: Sequence[str]) -> int:
     """`petcd snapshot ...` entry point; `argv` is what follows `snapshot`."""
     if not argv or argv[0] != "restore":
-        sys.stderr.write(
-            "Usage: petcd snapshot restore <filename> --data-dir {output dir} [options]\n"
-        )
+        sys.stderr.write(errors.SNAP_USAGE + "\n")
         return EXIT_BAD_ARGS
     args = _parser().parse_args(list(argv[1:]))
     if len(args.file) != 1:
-        sys.stderr.write("Error: snapshot restore requires exactly one argument\n")
+        sys.stderr.write(errors.SNAP_ERROR_LINE.format(error=errors.SNAP_ONE_ARG) + "\n")
         return EXIT_BAD_ARGS
     try:
         mid = restore(
@@ -147,7 +146,7 @@ def main(argv: Sequence[str]) -> int:
             skip_hash_check=args.skip_hash_check,
         )
     except (ConfigError, SnapshotFormatError, ValueError, OSError) as exc:
-        sys.stderr.write(f"Error: {exc}\n")
+        sys.stderr.write(errors.SNAP_ERROR_LINE.format(error=exc) + "\n")
         return EXIT_ERROR
     sys.stdout.write(
         f"restored snapshot {args.file[0]} into {args.data_dir or args.name + '.etcd'} "

@@ -49,6 +49,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from petcd import errors
 from petcd.config import Config, ConfigError
 from petcd.logutil import Logger
 
@@ -114,18 +115,19 @@ class TLSInfo:
             return
         if not self.cert_file or not self.key_file:
             raise ConfigError(
-                f"KeyFile and CertFile must both be present[key: {self.key_file}, "
-                f"cert: {self.cert_file}]"
+                errors.TLS_KEY_CERT_PAIR.format(key=self.key_file, cert=self.cert_file)
             )
         if bool(self.client_cert_file) != bool(self.client_key_file):
             raise ConfigError(
-                "ClientKeyFile and ClientCertFile must both be present or both absent: "
-                f"key: {self.client_key_file}, cert: {self.client_cert_file}]"
+                errors.TLS_CLIENT_KEY_CERT_PAIR.format(
+                    key=self.client_key_file, cert=self.client_cert_file
+                )
             )
         if self.allowed_cn and self.allowed_hostname:
             raise ConfigError(
-                f'AllowedCN and AllowedHostname are mutually exclusive (cn="{self.allowed_cn}", '
-                f'hostname="{self.allowed_hostname}")'
+                errors.TLS_CN_AND_HOSTNAME.format(
+                    cn=self.allowed_cn, hostname=self.allowed_hostname
+                )
             )
         self.server_context()
         self.client_context()
@@ -322,7 +324,7 @@ def check_listen_urls(info: TLSInfo, urls: list[str], side: str, logger: Logger)
                 )
         elif info.empty():
             raise ConfigError(
-                f"TLS key/cert ({flags}) must be provided for {side} url {u} with HTTPS scheme"
+                errors.TLS_HTTPS_NEEDS_CERT.format(flags=flags, side=side, url=u)
             )
 
 
@@ -336,7 +338,7 @@ def self_cert(
     """Create (or reuse) ``cert.pem``/``key.pem`` in ``dirpath``; returns their absolute
     paths. ``hosts`` are ``host:port`` (or bare hosts): IPs become IP SANs, names DNS SANs."""
     if validity_years <= 0:
-        raise ConfigError("selfSignedCertValidity is invalid,it should be greater than 0")
+        raise ConfigError(errors.TLS_SELF_CERT_VALIDITY)
     dirpath.mkdir(parents=True, exist_ok=True, mode=0o700)
     cert_path = (dirpath / "cert.pem").resolve()
     key_path = (dirpath / "key.pem").resolve()
@@ -487,31 +489,33 @@ def _load_pair(ctx: ssl.SSLContext, cert: str, key: str) -> None:
     try:
         ctx.load_cert_chain(cert, key)
     except FileNotFoundError as exc:
-        raise ConfigError(f"open {exc.filename}: no such file or directory") from None
+        raise ConfigError(errors.TLS_NO_SUCH_FILE.format(path=exc.filename)) from None
     except (ssl.SSLError, OSError) as exc:
-        raise ConfigError(f"tls: failed to load key pair {cert}, {key}: {exc}") from None
+        raise ConfigError(
+            errors.TLS_LOAD_KEY_PAIR.format(cert=cert, key=key, error=exc)
+        ) from None
 
 
 def _load_ca(ctx: ssl.SSLContext, ca: str) -> None:
     try:
         ctx.load_verify_locations(cafile=ca)
     except FileNotFoundError:
-        raise ConfigError(f"open {ca}: no such file or directory") from None
+        raise ConfigError(errors.TLS_NO_SUCH_FILE.format(path=ca)) from None
     except (ssl.SSLError, OSError) as exc:
-        raise ConfigError(f"failed to load trusted CA file {ca}: {exc}") from None
+        raise ConfigError(errors.TLS_LOAD_CA.format(ca=ca, error=exc)) from None
 
 
 def _load_crl_serials(path: str) -> set[int]:
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
-        raise ConfigError(f"open {path}: {exc.strerror or exc}") from None
+        raise ConfigError(errors.TLS_OPEN.format(path=path, error=exc.strerror or exc)) from None
     try:
         crl = (
             x509.load_pem_x509_crl(data) if b"-----BEGIN" in data else x509.load_der_x509_crl(data)
         )
     except ValueError as exc:
-        raise ConfigError(f"failed to parse CRL {path}: {exc}") from None
+        raise ConfigError(errors.TLS_PARSE_CRL.format(path=path, error=exc)) from None
     return {r.serial_number for r in crl}
 
 

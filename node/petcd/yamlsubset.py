@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from petcd import errors
+
 __all__ = ["YamlValue", "load_yaml"]
 
 YamlValue = object
@@ -69,7 +71,7 @@ def load_yaml(text: str) -> YamlValue:
             parent_key = None
         if body.startswith("- "):
             if parent_key is None:
-                raise ValueError(f"line {lineno}: unexpected list item")
+                raise ValueError(errors.YAML_UNEXPECTED_LIST_ITEM.format(lineno=lineno))
             current = root.get(parent_key)
             if not isinstance(current, list):
                 current = []
@@ -78,7 +80,7 @@ def load_yaml(text: str) -> YamlValue:
             continue
         key, sep, rest = body.partition(":")
         if not sep or (rest and not rest.startswith(" ")):
-            raise ValueError(f"line {lineno}: expected 'key: value'")
+            raise ValueError(errors.YAML_EXPECTED_KEY_VALUE.format(lineno=lineno))
         key = str(_yaml_scalar(key))
         if indent == 0:
             if rest.strip():
@@ -88,7 +90,7 @@ def load_yaml(text: str) -> YamlValue:
                 parent_key = key
         else:
             if parent_key is None:
-                raise ValueError(f"line {lineno}: unexpected indentation")
+                raise ValueError(errors.YAML_UNEXPECTED_INDENT.format(lineno=lineno))
             sub = root.get(parent_key)
             if not isinstance(sub, dict):
                 sub = {}

@@ -19,6 +19,8 @@ from typing import TypeVar
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import DecodeError, Message
 
+from petcd import errors
+
 M = TypeVar("M", bound=Message)
 
 MAX_DEPTH = 600
@@ -47,7 +49,7 @@ def _varint(buf: memoryview, pos: int) -> tuple[int, int]:
     result = shift = 0
     while True:
         if pos >= len(buf) or shift > 63:
-            raise DecodeError("unexpected EOF")
+            raise DecodeError(errors.UNEXPECTED_EOF)
         b = buf[pos]
         pos += 1
         result |= (b & 0x7F) << shift
@@ -58,7 +60,7 @@ def _varint(buf: memoryview, pos: int) -> tuple[int, int]:
 
 def _merge(msg: Message, buf: memoryview, depth: int) -> None:
     if depth > MAX_DEPTH:
-        raise DecodeError("Error parsing message: Exceeded upb_DecodeOptions_MaxDepth")
+        raise DecodeError(errors.PROTO_TOO_DEEP)
     fields = msg.DESCRIPTOR.fields_by_number
     pos, n = 0, len(buf)
     while pos < n:
@@ -75,7 +77,7 @@ def _merge(msg: Message, buf: memoryview, depth: int) -> None:
             size, pos = _varint(buf, pos)
             end = pos + size
             if end > n:
-                raise DecodeError("unexpected EOF")
+                raise DecodeError(errors.UNEXPECTED_EOF)
             fd = fields.get(tag >> 3)
             if (
                 fd is not None
@@ -101,7 +103,7 @@ def _merge(msg: Message, buf: memoryview, depth: int) -> None:
                 continue
             pos = end
         else:
-            raise DecodeError("illegal wireType")
+            raise DecodeError(errors.PROTO_ILLEGAL_WIRE_TYPE)
         if pos > n:
-            raise DecodeError("unexpected EOF")
+            raise DecodeError(errors.UNEXPECTED_EOF)
         msg.MergeFromString(buf[start:pos])

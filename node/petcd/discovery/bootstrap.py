@@ -34,8 +34,7 @@ async def _discover(cfg: Config, log: Logger) -> Config:
         if exc.err == errors.DISCOVERY_FULL_CLUSTER and cfg.discovery_fallback == "proxy":
             log.info("discovery cluster is full, falling back to proxy",
                      **{"fallback-proxy": "proxy", "error": exc.err})
-            raise ConfigError(f"{exc}; petcd cannot run as a v2 proxy "
-                              "(--discovery-fallback=proxy)") from None
+            raise ConfigError(errors.DISCOVERY_NO_PROXY.format(error=exc)) from None
         _log_discovery_failure(cfg, log, exc)
         raise ConfigError(str(exc)) from None
     try:
@@ -76,7 +75,7 @@ def _from_srv(cfg: Config, log: Logger) -> Config:
                                       list(cfg.initial_advertise_peer_urls),
                                       cfg.settings.dns_server)
     except srv.SrvError as exc:
-        raise ConfigError(f"error setting up initial cluster: {exc}") from None
+        raise ConfigError(errors.CFG_INITIAL_CLUSTER.format(error=exc)) from None
     for entry in cluster.split(","):
         log.info("got bootstrap from DNS for etcd-server", node=entry)
     return replace(cfg, initial_cluster=cluster)

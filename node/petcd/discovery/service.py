@@ -162,7 +162,7 @@ class Discovery:
             if status == 412 and isinstance(doc, dict) and doc.get("errorCode") == 105:
                 raise DiscoveryError(errors.DISCOVERY_DUPLICATE_ID)
             if status not in (200, 201):
-                raise DiscoveryError(f"unexpected status {status} registering self")
+                raise DiscoveryError(errors.DISCOVERY_REGISTER_STATUS.format(status=status))
             return
 
     async def wait_nodes(self, nodes: list[RegNode], size: int, index: int) -> list[RegNode]:
@@ -184,7 +184,7 @@ class Discovery:
                 nodes, size, index = await self.check_cluster()
                 return await self.wait_nodes(nodes, size, index)
             if status != 200 or not isinstance(doc, dict) or "node" not in doc:
-                raise DiscoveryError(f"unexpected status {status} while waiting for peers")
+                raise DiscoveryError(errors.DISCOVERY_WAIT_STATUS.format(status=status))
             node = doc["node"]
             wait_index = int(node.get("modifiedIndex", wait_index)) + 1
             self.log.info("found peer from discovery server", peer=_base(str(node.get("key"))))

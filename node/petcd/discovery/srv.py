@@ -26,6 +26,8 @@ import dns.exception
 import dns.rdtypes.IN.SRV
 import dns.resolver
 
+from petcd import errors
+
 
 class SrvError(Exception):
     """A lookup failed; `str()` is etcd's wording."""
@@ -75,7 +77,7 @@ def lookup_srv(service: str, domain: str, dns_server: str = "") -> list[SrvRecor
     try:
         answer = _resolver(dns_server).resolve(qname, "SRV")
     except (dns.exception.DNSException, OSError) as exc:
-        raise SrvError(f"lookup {qname} : {exc}") from None
+        raise SrvError(errors.SRV_LOOKUP.format(name=qname, error=exc)) from None
     recs = [
         SrvRecord(str(a.target), int(a.port), int(a.priority), int(a.weight))
         for a in answer
@@ -99,7 +101,7 @@ def resolve_host(host: str, dns_server: str = "") -> str:
     try:
         return socket.gethostbyname(h)
     except OSError as exc:
-        raise SrvError(f"lookup {h}: {exc}") from None
+        raise SrvError(errors.SRV_LOOKUP_HOST.format(name=h, error=exc)) from None
 
 
 def _tcp_addr(host: str, port: int, dns_server: str) -> str:
@@ -121,7 +123,7 @@ def get_cluster(scheme: str, service: str, name: str, domain: str,
     try:
         records = lookup_srv(service, domain, dns_server)
     except SrvError as exc:
-        raise SrvError(f"error querying DNS SRV records for _{service} {exc}") from None
+        raise SrvError(errors.SRV_QUERY.format(service=service, error=exc)) from None
     parts: list[str] = []
     temp = 0
     err: str | None = None
@@ -139,12 +141,15 @@ def get_cluster(scheme: str, service: str, name: str, domain: str,
             temp += 1
         url_host = _join(rec.target.rstrip("."), rec.port)
         if local is not None and urlsplit(local).scheme != scheme:
-            err = (f"bootstrap at {scheme}://{url_host} from DNS for {service} has scheme "
-                   f"mismatch with expected peer {local}")
+            err = errors.SRV_SCHEME_MISMATCH.format(
+                scheme=scheme, host=url_host, service=service, local=local
+            )
             continue
         parts.append(f"{n}={scheme}://{url_host}")
     if not parts:
-        raise SrvError(f"error querying DNS SRV records for _{service} {err or 'no records'}")
+        raise SrvError(
+            errors.SRV_QUERY.format(service=service, error=err or errors.SRV_NO_RECORDS)
+        )
     return parts
 
 
@@ -167,9 +172,9 @@ def initial_cluster(name: str, domain: str, suffix: str, advertise_peer_urls: li
     """The --initial-cluster string the SRV records give; SrvError as etcd words it."""
     entries, errs = dns_cluster(name, domain, suffix, advertise_peer_urls, dns_server)
     if not entries:
-        raise SrvError("; ".join(errs) or f"no SRV records for {domain}")
+        raise SrvError("; ".join(errs) or errors.SRV_NO_RECORDS_FOR.format(domain=domain))
     if not any(e.partition("=")[0] == name for e in entries):
-        raise SrvError(f'cannot find local etcd member "{name}" in SRV records')
+        raise SrvError(errors.SRV_LOCAL_MISSING.format(name=name))
     return ",".join(entries)
 
 
@@ -187,5 +192,5 @@ def client_endpoints(domain: str, suffix: str = "", dns_server: str = "") -> lis
             continue
         urls += [f"{scheme}://{_join(r.target, r.port)}" for r in recs]
     if len(errs) == 2:
-        raise SrvError(f"dns lookup errors: {errs[0]} and {errs[1]}")
+        raise SrvError(errors.SRV_LOOKUP_ERRORS.format(first=errs[0], second=errs[1]))
     return urls

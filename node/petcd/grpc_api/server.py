@@ -19,6 +19,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 
+from petcd import errors
 from petcd.grpc_api import auth, decoding, election, interceptors, lease, lock, services
 from petcd.grpc_api.learner import restrict as learner_restrict
 from petcd.grpc_api.watch import register as register_watch
@@ -97,7 +98,7 @@ async def start_client_server(
     if tls is not None and not tls.empty():
         ctx = tls.server_context(ALPN_CLIENT_PORT)
     if ctx is None and any(is_secure(u) for u in [*listen_urls, *(metrics_urls or [])]):
-        raise ValueError("https:// client URLs need --cert-file and --key-file")
+        raise ValueError(errors.CLIENT_TLS_MISSING)
     recv_limit = server.max_request_bytes + GRPC_OVERHEAD_BYTES
     gs = grpc.aio.server(
         # Metrics outermost, then the learner restrictions, quota and auth (each method's

@@ -27,6 +27,8 @@ from typing import Any
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
+from petcd import errors
+
 _B64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 _B64_VAL = {c: i for i, c in enumerate(_B64)}
 _WS = " \t\r\n"
@@ -47,8 +49,8 @@ class GoJSONError(ValueError):
 def _constant(name: str) -> Any:
     # Python's json takes NaN/Infinity; Go's does not.
     if name.startswith("-"):
-        raise GoJSONError("invalid character 'I' in numeric literal")
-    raise GoJSONError(f"invalid character '{name[0]}' looking for beginning of value")
+        raise GoJSONError(errors.JSON_BAD_NUMBER)
+    raise GoJSONError(errors.JSON_BAD_VALUE_START.format(char=name[0]))
 
 
 _DECODER = json.JSONDecoder(parse_int=Num, parse_float=Num, parse_constant=_constant)
@@ -209,7 +211,7 @@ def _kind(v: Any) -> str:
 
 def _type_error(v: Any, go_type: str, literal: bool = False) -> GoJSONError:
     what = f"number {v}" if literal and isinstance(v, Num) else _kind(v)
-    return GoJSONError(f"json: cannot unmarshal {what} into Go value of type {go_type}")
+    return GoJSONError(errors.JSON_UNMARSHAL_TYPE.format(what=what, go_type=go_type))
 
 
 def _go_string(s: str) -> str:
@@ -238,7 +240,7 @@ def go_base64(s: str) -> bytes:
             if si == n:
                 if j == 0:
                     return bytes(out)
-                raise GoJSONError(f"illegal base64 data at input byte {si - j}")
+                raise GoJSONError(errors.BASE64_ILLEGAL.format(offset=si - j))
             c = data[si]
             si += 1
             val = _B64_VAL.get(c)
@@ -249,19 +251,19 @@ def go_base64(s: str) -> bytes:
             if c in b"\r\n":
                 continue
             if c != ord("=") or j < 2:
-                raise GoJSONError(f"illegal base64 data at input byte {si - 1}")
+                raise GoJSONError(errors.BASE64_ILLEGAL.format(offset=si - 1))
             if j == 2:
                 while si < n and data[si] in b"\r\n":
                     si += 1
                 if si == n:
-                    raise GoJSONError(f"illegal base64 data at input byte {n}")
+                    raise GoJSONError(errors.BASE64_ILLEGAL.format(offset=n))
                 if data[si] != ord("="):
-                    raise GoJSONError(f"illegal base64 data at input byte {si - 1}")
+                    raise GoJSONError(errors.BASE64_ILLEGAL.format(offset=si - 1))
                 si += 1
             while si < n and data[si] in b"\r\n":
                 si += 1
             if si < n:
-                raise GoJSONError(f"illegal base64 data at input byte {si}")
+                raise GoJSONError(errors.BASE64_ILLEGAL.format(offset=si))
             break
         v = 0
         for k in range(4):
@@ -321,7 +323,7 @@ def _to_enum(v: Any, fd: Any) -> int:
         if ev is None:
             raw = json.dumps(v, ensure_ascii=False)
             quoted = '"' + raw.replace("\\", "\\\\").replace('"', '\\"') + '"'
-            raise GoJSONError(f"unknown value {quoted} for enum {et.full_name}")
+            raise GoJSONError(errors.JSON_UNKNOWN_ENUM.format(value=quoted, enum=et.full_name))
         return int(ev.number)
     raise _type_error(v, "protoreflect.EnumNumber")
 
@@ -357,7 +359,7 @@ def _scalar(v: Any, fd: Any) -> Any:
         return _to_enum(v, fd)
     if t in _INT_TYPES:
         return _to_int(v, fd)
-    raise GoJSONError(f"json: cannot unmarshal {_kind(v)} into Go value of type float64")
+    raise GoJSONError(errors.JSON_UNMARSHAL_TYPE.format(what=_kind(v), go_type="float64"))
 
 
 # -- messages -----------------------------------------------------------------------------------

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from urllib.parse import parse_qs, urlsplit
 
+from petcd import errors
+
 MAX_HEADER_BYTES = 1 << 20
 """Go's http.DefaultMaxHeaderBytes (etcd's client server sets no other)."""
 HEAD_LIMIT_BYTES = MAX_HEADER_BYTES + 4096
@@ -38,9 +40,10 @@ _REASONS = {status.value: status.phrase for status in HTTPStatus}
 class BadRequest(Exception):
     """The bytes on the connection are not an HTTP/1.x request we can serve. `public` is the
     status text Go's server answers with before closing ("400 Bad Request", "400 Bad Request:
-    missing required Host header", "431 Request Header Fields Too Large")."""
+    missing required Host header", "431 Request Header Fields Too Large"), from petcd.errors.
+    `reason` is internal: it is only logged, never sent, so its literals stay here."""
 
-    def __init__(self, reason: str, public: str = "400 Bad Request") -> None:
+    def __init__(self, reason: str, public: str = errors.HTTP_BAD_REQUEST) -> None:
         super().__init__(reason)
         self.public = public
 
@@ -53,7 +56,7 @@ def _go_error_reply(public: str) -> bytes:
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
-_TOO_LARGE = "431 Request Header Fields Too Large"
+_TOO_LARGE = errors.HTTP_HEADER_TOO_LARGE
 
 
 @dataclass(slots=True)
@@ -108,7 +111,7 @@ class Router:
                     h = ph
                     break
         if h is None:
-            return text_error(404, "404 page not found")
+            return text_error(404, errors.HTTP_NOT_FOUND)
         return await h(req)
 
 
@@ -148,9 +151,9 @@ async def _read_request(reader: asyncio.StreamReader, max_body: int) -> Request 
     if version != "HTTP/1.0":
         # net/http (Go 1.16, etcd 3.5.1's) insists on exactly one Host header from HTTP/1.1.
         if hosts == 0:
-            raise BadRequest("no host", "400 Bad Request: missing required Host header")
+            raise BadRequest("no host", errors.HTTP_MISSING_HOST)
         if hosts > 1:
-            raise BadRequest("many hosts", "400 Bad Request: too many Host headers")
+            raise BadRequest("many hosts", errors.HTTP_TOO_MANY_HOSTS)
     parts = urlsplit(target)
     req = Request(method, parts.path or "/", parse_qs(parts.query, keep_blank_values=True), version, headers)
     if "chunked" in headers.get("transfer-encoding", "").lower():

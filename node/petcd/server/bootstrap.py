@@ -18,7 +18,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from petcd import ids
+from petcd import errors, ids
 from petcd.api.petcdpb import internal_pb2 as ipb
 from petcd.config import Config, ConfigError, verify_bootstrap, verify_join_existing
 from petcd.discovery.bootstrap import resolve_initial_cluster
@@ -59,10 +59,7 @@ def _own_id(cfg: Config, members: list[Member]) -> int:
     for m in members:
         if mine & set(m.peer_urls):
             return m.id
-    raise ConfigError(
-        "error validating peerURLs: no member of the existing cluster has peer URLs "
-        f"{','.join(sorted(mine))} (add it with 'etcdctl member add' first)"
-    )
+    raise ConfigError(errors.BOOT_NO_MATCHING_PEER.format(urls=','.join(sorted(mine))))
 
 
 async def open_member(cfg: Config, logger: Logger | None = None) -> Opened:
@@ -105,14 +102,18 @@ def touch_data_dir(data_dir: str) -> None:
     try:
         os.makedirs(data_dir, mode=0o700, exist_ok=True)
     except OSError as exc:
-        raise ConfigError(f"cannot access data directory: {go_os_error('mkdir', exc)}") from None
+        raise ConfigError(
+            errors.BOOT_DATA_DIR.format(error=go_os_error('mkdir', exc))
+        ) from None
     touch = os.path.join(data_dir, ".touch")
     try:
         with open(touch, "wb"):
             pass
         os.remove(touch)
     except OSError as exc:
-        raise ConfigError(f"cannot access data directory: {go_os_error('open', exc)}") from None
+        raise ConfigError(
+            errors.BOOT_DATA_DIR.format(error=go_os_error('open', exc))
+        ) from None
 
 
 def _identity_path(cfg: Config) -> Path:
@@ -174,10 +175,7 @@ def _force_new_cluster(
     """--force-new-cluster on a restart: leave this member alone in its cluster (see
     `force_new_cluster`), logging what etcd logs."""
     if mid in membership.removed:
-        raise ConfigError(
-            f"member {ids.format_id(mid)} has been permanently removed from the cluster; "
-            "--force-new-cluster cannot bring it back"
-        )
+        raise ConfigError(errors.BOOT_FORCE_NEW_REMOVED.format(id=ids.format_id(mid)))
     me = membership.members.get(mid)
     ctx = ipb.MemberRecord(
         ID=mid,
@@ -188,7 +186,7 @@ def _force_new_cluster(
     try:
         forced = force_standalone(storage, mid, ctx)
     except ValueError as exc:
-        raise ConfigError(f"--force-new-cluster: unreadable Raft log: {exc}") from None
+        raise ConfigError(errors.BOOT_FORCE_NEW_UNREADABLE.format(error=exc)) from None
     if logger is None:
         return
     if forced.discarded:
@@ -217,7 +215,7 @@ def _id_from_backend(cfg: Config, membership: Membership) -> int:
         return int(doc["member_id"])
     except (OSError, ValueError, KeyError) as exc:
         raise ConfigError(
-            f"data dir {cfg.data_dir} has no readable local member ID: {exc}"
+            errors.BOOT_NO_LOCAL_ID.format(data_dir=cfg.data_dir, error=exc)
         ) from None
 
 

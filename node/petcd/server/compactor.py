@@ -38,7 +38,7 @@ def parse_retention(mode: str, retention: str) -> float:
         try:
             return float(int(retention))
         except ValueError:
-            raise ValueError(f"invalid auto-compaction-retention {retention!r}") from None
+            raise ValueError(errors.COMPACTION_RETENTION.format(retention=retention)) from None
     try:
         return float(int(retention)) * HOUR
     except ValueError:
@@ -46,7 +46,7 @@ def parse_retention(mode: str, retention: str) -> float:
     try:
         return parse_duration(retention)
     except ValueParseError:
-        raise ValueError(f"invalid auto-compaction-retention {retention!r}") from None
+        raise ValueError(errors.COMPACTION_RETENTION.format(retention=retention)) from None
 
 
 class Compactor:

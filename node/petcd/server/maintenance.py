@@ -75,17 +75,17 @@ def read_snapshot_file(data: bytes, skip_hash_check: bool = False) -> bytes:
     if has_digest:
         body, digest = data[:-DIGEST_LEN], data[-DIGEST_LEN:]
         if not skip_hash_check and hashlib.sha256(body).digest() != digest:
-            raise SnapshotFileError("expected sha256 [...]; got [...]: snapshot file corrupted")
+            raise SnapshotFileError(errors.SNAP_HASH_MISMATCH)
     elif not skip_hash_check:
-        raise SnapshotFileError("snapshot missing hash but --skip-hash-check=false")
+        raise SnapshotFileError(errors.SNAP_HASH_MISSING)
     else:
         body = data
     head = len(FILE_MAGIC) + 8
     if len(body) < head or not body.startswith(FILE_MAGIC):
-        raise SnapshotFileError("not a petcd snapshot file")
+        raise SnapshotFileError(errors.SNAP_NOT_SNAPSHOT)
     (n,) = struct.unpack_from(">Q", body, len(FILE_MAGIC))
     if head + n > len(body):
-        raise SnapshotFileError("truncated petcd snapshot file")
+        raise SnapshotFileError(errors.SNAP_TRUNCATED)
     return body[head : head + n]
 
 
@@ -102,7 +102,7 @@ async def snapshot_stream(server: EtcdServer) -> AsyncIterator[pb.SnapshotRespon
         while sent < total:
             blob = await loop.run_in_executor(None, f.read, CHUNK)
             if not blob:
-                raise errors.EtcdError(grpc.StatusCode.INTERNAL, "snapshot file shrank")
+                raise errors.EtcdError(grpc.StatusCode.INTERNAL, errors.SNAP_FILE_SHRANK)
             h.update(blob)
             sent += len(blob)
             yield pb.SnapshotResponse(remaining_bytes=total - sent, blob=blob)

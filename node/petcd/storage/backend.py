@@ -27,6 +27,8 @@ from typing import IO, Any, Self
 
 import plyvel  # type: ignore[import-untyped]
 
+from petcd import errors
+
 from . import buckets
 from . import failpoints as fp
 from .buckets import Bucket
@@ -266,20 +268,20 @@ def parse_snapshot(data: bytes) -> list[tuple[bytes, bytes | None]]:
     """Validate a dump and return its records as (LevelDB key, value) pairs."""
     mv = memoryview(data)
     if len(data) < len(SNAPSHOT_MAGIC) + _DIGEST_LEN or not data.startswith(SNAPSHOT_MAGIC):
-        raise SnapshotFormatError("not a petcd backend snapshot")
+        raise SnapshotFormatError(errors.SNAP_NOT_BACKEND)
     body_end = len(data) - _DIGEST_LEN
     if hashlib.sha256(mv[:body_end]).digest() != data[body_end:]:
-        raise SnapshotFormatError("snapshot checksum mismatch")
+        raise SnapshotFormatError(errors.SNAP_CHECKSUM)
     out: list[tuple[bytes, bytes | None]] = []
     pos = len(SNAPSHOT_MAGIC)
     hsize = _REC.size
     while pos < body_end:
         if pos + hsize > body_end:
-            raise SnapshotFormatError("truncated snapshot record")
+            raise SnapshotFormatError(errors.SNAP_TRUNCATED_RECORD)
         bid, kl, vl = _REC.unpack_from(data, pos)
         pos += hsize
         if bid not in buckets.BY_ID or bid in RAFT_BUCKETS or pos + kl + vl > body_end:
-            raise SnapshotFormatError("corrupt snapshot record")
+            raise SnapshotFormatError(errors.SNAP_CORRUPT_RECORD)
         k = bytes((bid,)) + data[pos : pos + kl]
         pos += kl
         out.append((k, data[pos : pos + vl]))

@@ -237,12 +237,12 @@ def parse(spec: str) -> dict[str, str]:
         name, terms = name.strip(), terms.strip()
         try:
             if not sep or not name:
-                raise ValueError(f'bad failpoint "{entry}"')
+                raise ValueError(errors.FAILPOINT_BAD_ENTRY.format(entry=entry))
             if name not in NAMES:
                 raise ValueError(errors.FAILPOINT_NO_EXIST)
             parse_terms(terms)
         except ValueError as exc:
-            raise ValueError(f"{ENV}: {entry!r}: {exc}") from None
+            raise ValueError(errors.FAILPOINT_ENV_ENTRY.format(env=ENV, entry=entry, error=exc)) from None
         out[name] = terms
     return out
 
@@ -325,7 +325,7 @@ def check(name: str) -> float:
         t.hits += 1
     action = term.action
     if action == "panic":
-        sys.stderr.write(f"panic: failpoint panic: {name}\n")
+        sys.stderr.write(errors.FAILPOINT_PANIC.format(name=name) + "\n")
         sys.stderr.flush()
         os._exit(2)
     if action in ("error", "return"):

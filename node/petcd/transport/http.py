@@ -25,6 +25,7 @@ from email.utils import formatdate
 from typing import Any
 from urllib.parse import urlsplit
 
+from petcd import errors
 from petcd.ids import format_id, parse_id
 
 __all__ = [
@@ -236,4 +237,4 @@ async def fetch_members(
         if not isinstance(doc, list) or not all(isinstance(m, dict) and "id" in m for m in doc):
             continue
         return cid, [member_json(m) for m in doc]
-    raise MembersError("could not retrieve cluster information from the given URLs")
+    raise MembersError(errors.JOIN_NO_CLUSTER_INFO)

@@ -158,10 +158,10 @@ class PeerTransport:
                 ctx: ssl.SSLContext | None = None
                 if parts.scheme == "https":
                     if self._tls is None:
-                        raise ValueError(f"peer listen URL {url!r} needs --peer-cert-file/key")
+                        raise ValueError(errors.PEER_LISTEN_NEEDS_TLS.format(url=url))
                     ctx = self._tls.server_context()
                 elif parts.scheme != "http":
-                    raise ValueError(f"unsupported peer listen URL {url!r}")
+                    raise ValueError(errors.PEER_LISTEN_UNSUPPORTED.format(url=url))
                 server = await asyncio.start_server(
                     self._accept, parts.hostname, parts.port, reuse_address=True, ssl=ctx
                 )

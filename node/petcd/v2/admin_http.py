@@ -39,25 +39,25 @@ def parse_peer_urls(body: bytes) -> list[str]:
     try:
         doc = json.loads(body)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"invalid character in JSON: {exc.msg}") from None
+        raise ValueError(errors.PEER_JSON_BAD_CHAR.format(error=exc.msg)) from None
     urls = doc.get("peerURLs") if isinstance(doc, dict) else None
     if urls is None:
         urls = []
     if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
-        raise ValueError("json: cannot unmarshal peerURLs into []string")
+        raise ValueError(errors.PEER_JSON_NOT_STRINGS)
     if not urls:
-        raise ValueError("no valid URLs given")
+        raise ValueError(errors.URL_NONE_GIVEN)
     out = []
     for raw in urls:
         u = raw.strip()
         parts = urlsplit(u)
         if parts.scheme not in ("http", "https", "unix", "unixs"):
-            raise ValueError(f"URL scheme must be http, https, unix, or unixs: {u}")
+            raise ValueError(errors.URL_BAD_SCHEME.format(text=u))
         host, sep, port = parts.netloc.rpartition(":")
         if not sep or not host or not port:
-            raise ValueError(f'URL address does not have the form "host:port": {u}')
+            raise ValueError(errors.URL_NOT_HOST_PORT.format(text=u))
         if parts.path:
-            raise ValueError(f"URL must not contain a path: {u}")
+            raise ValueError(errors.URL_HAS_PATH.format(text=u))
         out.append(u)
     return sorted(out)
 

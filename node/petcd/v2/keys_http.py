@@ -40,7 +40,7 @@ class FormError(ValueError):
 def _unescape(s: str) -> str:
     if re.search(r"%(?![0-9A-Fa-f]{2})", s):
         bad = re.search(r"%.{0,2}", s)
-        raise FormError(f'invalid URL escape "{bad.group(0) if bad else "%"}"')
+        raise FormError(errors.V2_URL_ESCAPE.format(escape=bad.group(0) if bad else "%"))
     return unquote_to_bytes(s.replace("+", " ")).decode("utf-8", "replace")
 
 
@@ -52,7 +52,7 @@ def parse_form(body: bytes) -> dict[str, list[str]]:
         if not part:
             continue
         if ";" in part:
-            raise FormError("invalid semicolon separator in query")
+            raise FormError(errors.V2_SEMICOLON)
         k, _, v = part.partition("=")
         key = _unescape(k).encode("latin-1", "replace").decode("utf-8", "replace")
         out.setdefault(key, []).append(_unescape(v))
@@ -112,34 +112,44 @@ def parse_key_request(r: Request, now_ns: int) -> KeyRequest:
         form.setdefault(k, []).extend(vs)
     raw_path = unquote(r.path)
     if not raw_path.startswith(PREFIX):
-        raise V2Error(e2.INVALID_FORM, "incorrect key prefix")
+        raise V2Error(e2.INVALID_FORM, errors.V2_KEY_PREFIX)
     path = clean_path(raw_path[len(PREFIX):])
-    prev_index = _uint(form, "prevIndex", e2.INDEX_NAN, 'invalid value for "prevIndex"')
-    since = _uint(form, "waitIndex", e2.INDEX_NAN, 'invalid value for "waitIndex"')
+    prev_index = _uint(
+        form, "prevIndex", e2.INDEX_NAN, errors.V2_INVALID_VALUE_QUOTED.format(name="prevIndex")
+    )
+    since = _uint(
+        form, "waitIndex", e2.INDEX_NAN, errors.V2_INVALID_VALUE_QUOTED.format(name="waitIndex")
+    )
     flags = {}
     for name in ("recursive", "sorted", "wait", "dir", "quorum", "stream"):
-        flags[name] = _bool(form, name, e2.INVALID_FIELD, f'invalid value for "{name}"')
+        flags[name] = _bool(
+            form, name, e2.INVALID_FIELD, errors.V2_INVALID_VALUE_QUOTED.format(name=name)
+        )
     if flags["wait"] and r.method != "GET":
-        raise V2Error(e2.INVALID_FIELD, '"wait" can only be used with GET requests')
+        raise V2Error(e2.INVALID_FIELD, errors.V2_WAIT_NOT_GET)
     prev_value = _first(form, "prevValue")
     if "prevValue" in form and prev_value == "":
-        raise V2Error(e2.PREV_VALUE_REQUIRED, '"prevValue" cannot be empty')
+        raise V2Error(e2.PREV_VALUE_REQUIRED, errors.V2_PREV_VALUE_EMPTY)
     no_value = _bool(form, "noValueOnSuccess", e2.INVALID_FIELD,
-                     'invalid value for "noValueOnSuccess"')
+                     errors.V2_INVALID_VALUE_QUOTED.format(name="noValueOnSuccess"))
     ttl: int | None = None
     if _first(form, "ttl"):
-        ttl = _uint(form, "ttl", e2.TTL_NAN, 'invalid value for "ttl"')
+        ttl = _uint(form, "ttl", e2.TTL_NAN, errors.V2_INVALID_VALUE_QUOTED.format(name="ttl"))
     prev_exist: bool | None = None
     if "prevExist" in form:
-        prev_exist = _bool(form, "prevExist", e2.INVALID_FIELD, "invalid value for prevExist")
+        prev_exist = _bool(
+            form, "prevExist", e2.INVALID_FIELD, errors.V2_INVALID_VALUE.format(name="prevExist")
+        )
     refresh = False
     if "refresh" in form:
-        refresh = _bool(form, "refresh", e2.INVALID_FIELD, "invalid value for refresh")
+        refresh = _bool(
+            form, "refresh", e2.INVALID_FIELD, errors.V2_INVALID_VALUE.format(name="refresh")
+        )
         if refresh:
             if "value" in form and _first(form, "value") != "":
-                raise V2Error(e2.REFRESH_VALUE, "A value was provided on a refresh")
+                raise V2Error(e2.REFRESH_VALUE, errors.V2_REFRESH_VALUE)
             if ttl is None:
-                raise V2Error(e2.REFRESH_TTL_REQUIRED, "No TTL value set")
+                raise V2Error(e2.REFRESH_TTL_REQUIRED, errors.V2_REFRESH_NO_TTL)
     req = V2Request(
         method=r.method, path=path, val=_first(form, "value"), dir=flags["dir"],
         prev_value=prev_value, prev_index=prev_index, prev_exist=prev_exist,
@@ -179,7 +189,7 @@ class KeysHandler:
 
     async def __call__(self, r: Request) -> Response:
         if r.method not in METHODS:
-            return text_error(405, "Method Not Allowed", [("Allow", ",".join(METHODS))])
+            return text_error(405, errors.V2_METHOD_NOT_ALLOWED, [("Allow", ",".join(METHODS))])
         try:
             kr = parse_key_request(r, time.time_ns())
             return await self._serve(kr)
@@ -200,7 +210,7 @@ class KeysHandler:
             return self.event(ev, False)
         ev2 = await self.v2.propose(kr.req)
         if ev2 is None:
-            raise V2Error(e2.RAFT_INTERNAL, "received response with no Event/Watcher", 0)
+            raise V2Error(e2.RAFT_INTERNAL, errors.V2_NO_EVENT, 0)
         return self.event(ev2, kr.no_value)
 
 

@@ -148,7 +148,7 @@ class V2Server:
         if r.method == "SYNC":
             s.delete_expired(r.time)
             return None
-        raise V2Error(e2.RAFT_INTERNAL, "etcdserver: unknown method", 0)
+        raise V2Error(e2.RAFT_INTERNAL, errors.V2_UNKNOWN_METHOD, 0)
 
     # -- requests ---------------------------------------------------------------------------
 

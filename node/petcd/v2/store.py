@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from petcd import errors
 from petcd.v2 import errors as e2
 from petcd.v2.errors import V2Error
 from petcd.v2.node import MIN_EXPIRE_NS, Node, event_node, extern, extern_get, with_fields
@@ -263,7 +264,7 @@ class Store:
             if n.is_dir:
                 # etcd writes a value into the directory and fails after the checks; its error
                 # is a plain one, reported as a Raft internal error without an index.
-                raise V2Error(e2.RAFT_INTERNAL, f"nodePath /1{path} : Not a file ()", 0)
+                raise V2Error(e2.RAFT_INTERNAL, errors.V2_NOT_A_FILE.format(path=path), 0)
             prev = self._repr(n)
             if not refresh:
                 n.value = value

@@ -19,6 +19,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
+from petcd import errors
 from petcd.v2 import errors as e2
 from petcd.v2.errors import go_json
 
@@ -90,7 +91,7 @@ class EventHistory:
         if index < self.start_index:
             raise e2.V2Error(
                 e2.EVENT_INDEX_CLEARED,
-                f"the requested history has been cleared [{self.start_index}/{index}]",
+                errors.V2_HISTORY_CLEARED.format(start=self.start_index, index=index),
             )
         if index > self.last_index:
             return None
