@@ -227,6 +227,12 @@ class PeerSender:
                     parts.hostname, parts.port, ssl=ctx,
                     server_hostname=parts.hostname if ctx is not None else None,
                 )
+                # No slack below the high-water mark: the protocol pauses as soon as the
+                # kernel refuses a byte, so `drain()` waits until our buffer is empty. With
+                # asyncio's default limits drain() returned at once for a buffer of 1..64 KiB
+                # (a peer or proxy that stopped reading), and `_stream`'s loop spun on it
+                # without ever yielding: the whole event loop froze (no heartbeats, no reads).
+                writer.transport.set_write_buffer_limits(high=0)
                 self._writer = writer
                 hello = wire.Hello(
                     cluster_id=env.cluster_id,
@@ -306,7 +312,8 @@ class PeerSender:
                     return "connection reset locally"
                 self._write_queued(writer)
                 if transport.is_closing() or transport.get_write_buffer_size():
-                    # drain raises once the link is gone, and waits while the peer is slow.
+                    # drain raises once the link is gone, and waits (the limits set at dial
+                    # pause the protocol on any unsent byte) until the buffer is empty.
                     async with asyncio.timeout(env.write_timeout):
                         await writer.drain()
                 elif self._queue:
