@@ -543,6 +543,11 @@ class Raft:
             # Removed or demoted: stop leading; the rest will elect a new leader.
             self.become_follower(self.term, NONE)
             return cs
+        if self.lead != NONE and self.lead not in self.trk.voters:
+            # Our leader was removed (or demoted): it leads no more. Forget it, so proposals
+            # are refused ("no leader") and the server waits for the next leader, instead of
+            # forwarding them to a member that is leaving, where they are lost.
+            self.lead = NONE
         if self.state != StateType.StateLeader or not cs.voters:
             return cs
         if self.maybe_commit():
