@@ -17,6 +17,7 @@ from petcd.raft import (
     ConfState,
     EntryType,
     MemoryStorage,
+    Message,
     ProposalDroppedError,
     RawNode,
     StateType,
