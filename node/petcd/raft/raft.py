@@ -533,7 +533,13 @@ class Raft:
             apply_change(self.trk, cc, self.raft_log.last_index())
         except ConfChangeError:
             return self.trk.conf_state()
-        return self._switch_to_config()
+        cs = self._switch_to_config()
+        if cc.node_id == self.lead != self.id and self.lead not in self.trk.voters:
+            # This change removed (or demoted) our leader: it leads no more. Forget it, so
+            # proposals are refused ("no leader") and the server waits for the next leader,
+            # instead of forwarding them to a member that is leaving, where they are lost.
+            self.lead = NONE
+        return cs
 
     def _switch_to_config(self) -> ConfState:
         cs = self.trk.conf_state()
@@ -543,11 +549,6 @@ class Raft:
             # Removed or demoted: stop leading; the rest will elect a new leader.
             self.become_follower(self.term, NONE)
             return cs
-        if self.lead != NONE and self.lead not in self.trk.voters:
-            # Our leader was removed (or demoted): it leads no more. Forget it, so proposals
-            # are refused ("no leader") and the server waits for the next leader, instead of
-            # forwarding them to a member that is leaving, where they are lost.
-            self.lead = NONE
         if self.state != StateType.StateLeader or not cs.voters:
             return cs
         if self.maybe_commit():
