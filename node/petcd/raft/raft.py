@@ -533,7 +533,13 @@ class Raft:
             apply_change(self.trk, cc, self.raft_log.last_index())
         except ConfChangeError:
             return self.trk.conf_state()
-        return self._switch_to_config()
+        cs = self._switch_to_config()
+        if cc.node_id == self.lead != self.id and self.lead not in self.trk.voters:
+            # This change removed (or demoted) our leader: it leads no more. Forget it, so
+            # proposals are refused ("no leader") and the server waits for the next leader,
+            # instead of forwarding them to a member that is leaving, where they are lost.
+            self.lead = NONE
+        return cs
 
     def _switch_to_config(self) -> ConfState:
         cs = self.trk.conf_state()

@@ -34,6 +34,9 @@ LEARNER_READY_PERCENT = 0.9
 MAX_LEARNERS = 1
 """etcd 3.5 allows one learner at a time."""
 
+REMOVED_STOP_DELAY_S = 1.0
+"""A member that applies its own removal stops this much later (etcd's stopWithDelay)."""
+
 
 class PeerSender(Protocol):
     """The part of the peer transport the server uses."""
@@ -248,7 +251,11 @@ class ClusterOps:
             s.wait.trigger(rec.request_ID, result)
         if cc.type == ConfChangeType.ConfChangeRemoveNode and cc.node_id == s.id:
             s.log.warning(errors.MEMBER_REMOVED_EXIT, **{"local-member-id": ids.format_id(s.id)})
-            s.request_stop(errors.MEMBER_REMOVED_EXIT)
+            # As etcd's stopWithDelay(1s): keep running a moment so our last messages (the
+            # commit of this removal) reach the others.
+            asyncio.get_running_loop().call_later(
+                REMOVED_STOP_DELAY_S, s.request_stop, errors.MEMBER_REMOVED_EXIT
+            )
 
     def _peer_added(self, member_id: int, urls: list[str]) -> None:
         t = self.s.transport
