@@ -62,6 +62,11 @@ class Server:
         self.auth = pb_grpc.AuthStub(self.channel)  # type: ignore[no-untyped-call]
         self.norm = Norm(base)
         self.granted: list[int] = []  # lease ids granted in this sequence, in order
+        # Lease ids the server picked itself (a grant with ID 0); they differ between servers.
+        self.server_chosen: set[int] = set()
+        # A key was written with such a lease: the stored KeyValue holds the server's own id,
+        # so the two servers' HashKV differ by construction from here on (pair.Pair.run).
+        self.hash_unstable = False
         self.token: str | None = None
 
     def close(self) -> None:
@@ -79,8 +84,11 @@ class Server:
         return self.granted[slot] if slot < len(self.granted) else UNKNOWN_LEASE
 
     def put_req(self, op: Op) -> pb.PutRequest:
+        lease = self.lease_id(op.get("lease"))
+        if lease in self.server_chosen:
+            self.hash_unstable = True
         return pb.PutRequest(key=b(op["key"]), value=b"v" * op.get("value_size", 0),
-                             lease=self.lease_id(op.get("lease")),
+                             lease=lease,
                              prev_kv=op.get("prev_kv", False),
                              ignore_value=op.get("ignore_value", False),
                              ignore_lease=op.get("ignore_lease", False))
@@ -169,6 +177,8 @@ class Server:
                                   timeout=TIMEOUT)
         if r.ID and not r.error:
             self.granted.append(r.ID)
+            if op["id"] == 0:
+                self.server_chosen.add(r.ID)
             self.norm.lease_name(r.ID)
         return self.norm.msg(r)
 
@@ -364,6 +374,7 @@ class Server:
             # LeaseLeases list its raw, different ids: long-run finding new-long-s17).
             lid = int(raw["ID"])
             self.granted.append(lid)
+            self.server_chosen.add(lid)  # whatever the body asked, treat the id as the server's
             self.norm.lease_name(lid)
         return {"status": r.status, "body": self.norm.doc(raw)}
 

@@ -113,7 +113,13 @@ class Pair:
                     raise Divergence(_explain(i, op, got))
                 answers.append(got["petcd"])
             self._both(lambda n: _cleanup(servers[n]))
-            self._check_state()
+            # A key written with a lease id each server chose itself makes the stored values,
+            # and so HashKV, differ by construction (long-run finding new-long-s50): compare
+            # revisions only, and start the next sequence on fresh clusters.
+            unstable = any(s.hash_unstable for s in servers.values())
+            self._check_state(compare_hash=not unstable)
+            if unstable:
+                self.dirty = True
         except Divergence as d:
             self.stats.divergences += 1
             if len(self.stats.first) < 20:
@@ -124,8 +130,9 @@ class Pair:
                 s.close()
         return answers
 
-    def _check_state(self) -> None:
-        """Both alive; same revision, compact revision and hash over every kept revision.
+    def _check_state(self, compare_hash: bool = True) -> None:
+        """Both alive; same revision, compact revision and (if `compare_hash`) hash over every
+        kept revision.
 
         The hashes may differ for a moment after a compaction: etcd deletes the compacted
         revisions in the background (`physical=false` answers first), and while no key is
@@ -136,11 +143,17 @@ class Pair:
             if not c.is_running(c.members[0]):
                 self.dirty = True
                 raise Divergence(f"{n} is not running; log tail:\n{c.log_tail(c.members[0])}")
-        hk = self._both(lambda n: _hashkv(self.url(n)))
+        def read(n: str) -> Any:
+            h = _hashkv(self.url(n))
+            if not compare_hash and isinstance(h, dict):
+                h.pop("hash", None)
+            return h
+
+        hk = self._both(read)
         deadline = time.monotonic() + HASH_SETTLE
         while hk["petcd"] != hk["etcd-3.5"] and time.monotonic() < deadline:
             time.sleep(0.05)
-            hk = self._both(lambda n: _hashkv(self.url(n)))
+            hk = self._both(read)
         if hk["petcd"] != hk["etcd-3.5"]:
             self.dirty = True
             raise Divergence(f"after the sequence: hashkv differ: {hk}")
