@@ -1,43 +1,131 @@
 """The composed matrix: ``python -m jepsen_style.matrix`` (``make matrix``).
 
 Runs one Jepsen-style run on the Docker backend for every cell of bootstrap x target x workload
-x nemesis group, one after the other (each run starts and removes its own containers), and
-prints one progress line per run: its index, verdict, ok/s before and during faults, the time
-so far and the estimated time left. At the end it prints a table and writes it as JSON to
-``<results>/matrix-latest.json`` (each row: the cell, verdict, ok/s, the run directory).
+x nemesis group, ``--jobs`` at a time (each run is its own ``python -m jepsen_style run``
+process that starts and removes its own containers, on its own bridge network and ports), and
+prints one progress line per finished run: its index, verdict, how many of the group's nemeses
+got a fault window, ok/s before and during faults, the time so far and the estimated time left.
+At the end it prints a table and writes it as JSON to ``<results>/matrix-latest.json`` (each
+row: the cell, verdict, ok/s, the nemeses exercised, the run directory).
 
-Nemesis groups take turns inside one run (two or three windows per run), so every nemesis is
-exercised on every cell without one run per nemesis. Cells that cannot boot (etcd 3.4.23 with
-the dns bootstrap) are listed as ``skip`` with the reason. A run takes about 75 s (start,
-``--time-limit`` of load, check, teardown); the default matrix is printed with its estimate
-before it starts. Exit status: 1 if any run found a violation where none was expected, 2 if any
-run was unknown, else 0. The stale-read control is not part of the matrix (tests/composed).
+The nemesis groups together hold every nemesis the Docker backend runs; the nemeses of a group
+take turns inside one run, one fault window each (``--fault-seconds`` of fault, then
+``--quiet-seconds`` of quiet), so one run per group exercises every nemesis on every cell. A
+run's load lasts ``quiet start + windows x (fault + quiet + slack) + final quiet`` seconds;
+``SLACK_PER_WINDOW`` covers inject and heal, which are Docker and Toxiproxy calls. Cells that
+cannot boot (etcd 3.4.23 with the dns bootstrap) are listed as ``skip`` with the reason. The
+default matrix is printed with its estimate before it starts. A run that lost a nemesis window
+(its inject failed, or it did not fit) is marked in the table. Exit status: 1 if any run found a
+violation, 2 if any run was unknown (or broke), else 0. The stale-read control, which must find
+a violation, is not part of the matrix (tests/composed).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from harness.impls import REPO_ROOT
-from jepsen_style.runner import RunOptions, run
 
 BOOTSTRAPS = ("static", "discovery", "dns")
 TARGETS = ("petcd", "etcd-3.5", "etcd-3.4")
 WORKLOADS = ("register", "set", "append", "watch", "lease", "lock")
-NEMESIS_GROUPS = ("latency,partition", "slow-leader,one-way", "bandwidth,blackhole",
-                  "reset-peer,client-latency", "kill,pause,restart",
-                  "slow-member,bridge,partition-leader")
+NEMESIS_GROUPS = (
+    "latency,partition,partition-leader,one-way,bridge",
+    "slow-leader,slow-member,bandwidth,blackhole,reset-peer,client-latency",
+    "kill,pause,restart,membership",
+)
 CANNOT_BOOT = {("dns", "etcd-3.4"): "etcd 3.4.23 ignores http _etcd-server SRV records"}
-SECONDS_PER_RUN = 75.0
+QUIET_START, FAULT_SECONDS, QUIET_SECONDS, FINAL_QUIET = 3.0, 4.0, 3.0, 4.0
+SLACK_PER_WINDOW = 2.0
+OVERHEAD_PER_RUN = 20.0
+"""Seconds of a run outside its load (containers up and down, checking), for the estimate."""
+RUN_TIMEOUT = 600.0
+VERDICT_WORD = {True: "VALID", False: "VIOLATION", None: "UNKNOWN"}
+
+
+@dataclass(frozen=True)
+class Cell:
+    bootstrap: str
+    target: str
+    workload: str
+    nemesis: str
+
+    @property
+    def nemeses(self) -> list[str]:
+        return _csv(self.nemesis)
+
+    def load_seconds(self) -> float:
+        n = len(self.nemeses)
+        return QUIET_START + n * (FAULT_SECONDS + QUIET_SECONDS + SLACK_PER_WINDOW) + FINAL_QUIET
+
+    def run_id(self, stamp: str, group: int, seed: int) -> str:
+        return (f"{stamp}-matrix-{self.target}-{self.bootstrap}-{self.workload}-g{group}"
+                f"-s{seed}")
 
 
 def _csv(s: str) -> list[str]:
     return [x for x in s.split(",") if x]
+
+
+def run_cell(cell: Cell, run_id: str, seed: int, results: Path) -> dict[str, Any]:
+    """One run as its own process; the row for the table (from the run's verdict.json)."""
+    cmd = [sys.executable, "-m", "jepsen_style", "run", "--backend", "docker",
+           "--bootstrap", cell.bootstrap, "--target", cell.target, "--workload", cell.workload,
+           "--nemesis", cell.nemesis, "--time-limit", f"{cell.load_seconds():g}",
+           "--seed", str(seed), "--quiet-start", f"{QUIET_START:g}",
+           "--fault-seconds", f"{FAULT_SECONDS:g}", "--quiet-seconds", f"{QUIET_SECONDS:g}",
+           "--final-quiet", f"{FINAL_QUIET:g}", "--results-dir", str(results),
+           "--run-id", run_id, "--quiet"]
+    row: dict[str, Any] = {"bootstrap": cell.bootstrap, "target": cell.target,
+                           "workload": cell.workload, "nemesis": cell.nemesis,
+                           "run": str(results / run_id)}
+    try:
+        proc = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True,
+                              timeout=RUN_TIMEOUT, check=False)
+    except subprocess.TimeoutExpired:
+        return {**row, "verdict": "UNKNOWN", "errors": [f"run exceeded {RUN_TIMEOUT:g} s"]}
+    try:
+        v = json.loads((results / run_id / "verdict.json").read_text())
+    except (OSError, ValueError):
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        return {**row, "verdict": "UNKNOWN",
+                "errors": [f"exit {proc.returncode}, no verdict.json: " + " | ".join(tail)]}
+    st = v.get("stats", {})
+    faults = v.get("faults", [])
+    ran = sorted({f["nemesis"] for f in faults if not f.get("error")})
+    failed = sorted({f["nemesis"] for f in faults if f.get("error")})
+    return {**row, "verdict": VERDICT_WORD[v.get("valid")],
+            "ok_per_s_before_faults": round(float(st.get("ok_per_s_before_faults", 0)), 1),
+            "ok_per_s_during_faults": round(float(st.get("ok_per_s_during_faults", 0)), 1),
+            "nemeses_run": ran, "inject_failed": failed,
+            "missed": [n for n in cell.nemeses if n not in ran],
+            "errors": v.get("errors", [])}
+
+
+def _windows(r: dict[str, Any]) -> str:
+    if "nemeses_run" not in r:
+        return ""
+    n = len(_csv(str(r["nemesis"])))
+    return f"{len(r['nemeses_run'])}/{n}"
+
+
+def print_table(rows: Sequence[dict[str, Any]]) -> None:
+    print(f"{'bootstrap':10} {'target':9} {'workload':9} {'nemesis group':66} {'verdict':9} "
+          f"{'windows':7} {'before':>7} {'during':>7}")
+    for r in rows:
+        print(f"{r['bootstrap']:10} {r['target']:9} {r['workload']:9} {r['nemesis']:66} "
+              f"{r['verdict']:9} {_windows(r):7} {r.get('ok_per_s_before_faults', '')!s:>7} "
+              f"{r.get('ok_per_s_during_faults', '')!s:>7}"
+              + (f"  missed: {','.join(r['missed'])}" if r.get("missed") else ""))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -48,55 +136,51 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--workloads", type=_csv, default=list(WORKLOADS))
     p.add_argument("--nemeses", type=lambda s: s.split(";"), default=list(NEMESIS_GROUPS),
                    help="nemesis groups separated by ';' (each a comma-separated list)")
-    p.add_argument("--time-limit", type=float, default=30.0)
+    p.add_argument("--jobs", type=int, default=3, help="runs at a time (default 3)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--results-dir", default=str(REPO_ROOT / "results"))
     a = p.parse_args(argv)
-    cells = [(b, t, w, n) for b in a.bootstraps for t in a.targets for w in a.workloads
+    if a.jobs < 1:
+        p.error("--jobs must be at least 1")
+    results = Path(a.results_dir).resolve()
+    results.mkdir(parents=True, exist_ok=True)
+    groups = {n: i for i, n in enumerate(a.nemeses)}
+    cells = [Cell(b, t, w, n) for b in a.bootstraps for t in a.targets for w in a.workloads
              for n in a.nemeses]
-    todo = [c for c in cells if (c[0], c[1]) not in CANNOT_BOOT]
-    est = len(todo) * SECONDS_PER_RUN * a.time_limit / 30.0
-    print(f"matrix: {len(cells)} cells, {len(todo)} runs, estimated {est / 60:.0f} min",
-          flush=True)
-    rows: list[dict[str, object]] = []
+    todo = [c for c in cells if (c.bootstrap, c.target) not in CANNOT_BOOT]
+    est = sum(c.load_seconds() + OVERHEAD_PER_RUN for c in todo) / a.jobs
+    print(f"matrix: {len(cells)} cells, {len(todo)} runs, {a.jobs} at a time, estimated "
+          f"{est / 60:.0f} min", flush=True)
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    rows: dict[Cell, dict[str, Any]] = {
+        c: {"bootstrap": c.bootstrap, "target": c.target, "workload": c.workload,
+            "nemesis": c.nemesis, "verdict": "skip", "why": CANNOT_BOOT[(c.bootstrap, c.target)]}
+        for c in cells if c not in todo}
     t0 = time.monotonic()
-    done = 0
-    worst = 0
-    for b, t, w, n in cells:
-        cell = {"bootstrap": b, "target": t, "workload": w, "nemesis": n}
-        if (b, t) in CANNOT_BOOT:
-            rows.append({**cell, "verdict": "skip", "why": CANNOT_BOOT[(b, t)]})
-            continue
-        nemeses = tuple(_csv(n))
-        tl = a.time_limit * (1.5 if len(nemeses) > 2 else 1.0)  # one window per nemesis
-        res = run(RunOptions(target=t, backend="docker", bootstrap=b, workload=w,
-                             nemeses=nemeses, time_limit=tl, seed=a.seed, quiet_start=5.0,
-                             fault_seconds=5.0, quiet_seconds=4.0, final_quiet=6.0,
-                             results_dir=Path(a.results_dir), progress=False),
-                  log=lambda s: None)
-        done += 1
-        word = {True: "VALID", False: "VIOLATION", None: "UNKNOWN"}[res.valid]
-        worst = max(worst, {True: 0, False: 1, None: 2}[res.valid])
-        st = res.verdict.get("stats", {})
-        rows.append({**cell, "verdict": word, "run": str(res.run_dir),
-                     "ok_per_s_before_faults": round(float(st.get("ok_per_s_before_faults", 0)), 1),
-                     "ok_per_s_during_faults": round(float(st.get("ok_per_s_during_faults", 0)), 1),
-                     "errors": res.verdict.get("errors", [])})
-        el = time.monotonic() - t0
-        left = el / done * (len(todo) - done)
-        print(f"[{done}/{len(todo)} {el / 60:.1f} min, ~{left / 60:.0f} min left] {b} {t} {w} "
-              f"{n}: {word} ok/s before {rows[-1]['ok_per_s_before_faults']} during "
-              f"{rows[-1]['ok_per_s_during_faults']}", flush=True)
-    out = Path(a.results_dir) / "matrix-latest.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(rows, indent=1) + "\n")
-    print(f"{'bootstrap':10} {'target':9} {'workload':9} {'nemesis':36} verdict  before during")
-    for r in rows:
-        print(f"{r['bootstrap']!s:10} {r['target']!s:9} {r['workload']!s:9} {r['nemesis']!s:36} "
-              f"{r['verdict']!s:8} {r.get('ok_per_s_before_faults', '')!s:>6} "
-              f"{r.get('ok_per_s_during_faults', '')!s:>6}")
-    print(f"matrix: {done} runs in {(time.monotonic() - t0) / 60:.1f} min; table: {out}")
-    return worst
+    with ThreadPoolExecutor(max_workers=a.jobs) as pool:
+        futs = {pool.submit(run_cell, c, c.run_id(stamp, groups[c.nemesis], a.seed), a.seed,
+                            results): c for c in todo}
+        for done, fut in enumerate(as_completed(futs), start=1):
+            c = futs[fut]
+            rows[c] = r = fut.result()
+            el = time.monotonic() - t0
+            left = el / done * (len(todo) - done)
+            print(f"[{done}/{len(todo)} {el / 60:.1f} min, ~{left / 60:.0f} min left] "
+                  f"{c.bootstrap} {c.target} {c.workload} {c.nemesis}: {r['verdict']} windows "
+                  f"{_windows(r)} ok/s before {r.get('ok_per_s_before_faults')} during "
+                  f"{r.get('ok_per_s_during_faults')}"
+                  + (f" errors: {r['errors'][:2]}" if r.get("errors") else ""), flush=True)
+    ordered = [rows[c] for c in cells]
+    out = results / "matrix-latest.json"
+    out.write_text(json.dumps(ordered, indent=1) + "\n")
+    print_table(ordered)
+    verdicts = [r["verdict"] for r in ordered]
+    print(f"matrix: {len(todo)} runs in {(time.monotonic() - t0) / 60:.1f} min: "
+          + ", ".join(f"{verdicts.count(w)} {w}" for w in ("VALID", "VIOLATION", "UNKNOWN", "skip")
+                      if verdicts.count(w)) + f"; table: {out}", flush=True)
+    if "VIOLATION" in verdicts:
+        return 1
+    return 2 if "UNKNOWN" in verdicts else 0
 
 
 if __name__ == "__main__":

@@ -230,8 +230,9 @@ class PartitionNemesis(Nemesis):
     name = "partition"
     MODES = ("isolate-one", "isolate-leader", "majority-minority")
 
-    def __init__(self, modes: Sequence[str] = MODES) -> None:
+    def __init__(self, modes: Sequence[str] = MODES, name: str = "partition") -> None:
         self.modes = tuple(modes)
+        self.name = name  # "partition-leader" records its windows under its own name
 
     def inject(self, cluster: Cluster, rng: random.Random) -> Fault:
         net = _net(cluster)
@@ -349,7 +350,7 @@ def make_nemeses(names: Sequence[str], latency_ms: float = 100.0,
 
             out.append(MembershipNemesis())
         elif n == "partition-leader":
-            out.append(PartitionNemesis(("isolate-leader",)))
+            out.append(PartitionNemesis(("isolate-leader",), name="partition-leader"))
         elif n == "latency":
             out.append(LatencyNemesis(latency_ms, latency_jitter))
         elif n == "admin":

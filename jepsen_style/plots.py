@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 COLORS = {"ok": "#2a9d4b", "fail": "#d98b1b", "info": "#c0392b"}
 FAULT_COLORS = {"kill": "#e74c3c", "pause": "#8e44ad", "partition": "#2980b9",
-                "latency": "#16a085", "admin": "#7f8c8d"}
+                "latency": "#16a085", "admin": "#7f8c8d", "partition-leader": "#1f5f8b"}
 
 
 class _Sample(Protocol):
