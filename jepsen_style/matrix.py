@@ -6,7 +6,8 @@ process that starts and removes its own containers, on its own bridge network an
 prints one progress line per finished run: its index, verdict, how many of the group's nemeses
 got a fault window, ok/s before and during faults, the time so far and the estimated time left.
 At the end it prints a table and writes it as JSON to ``<results>/matrix-latest.json`` (each
-row: the cell, verdict, ok/s, the nemeses exercised, the run directory).
+row: the cell, verdict, ok/s, the nemeses exercised, the run directory) and as a Markdown
+table with the targets side by side to ``<results>/matrix-latest.md``.
 
 The nemesis groups together hold every nemesis the Docker backend runs; the nemeses of a group
 take turns inside one run, one fault window each (``--fault-seconds`` of fault, then
@@ -128,6 +129,35 @@ def print_table(rows: Sequence[dict[str, Any]]) -> None:
               + (f"  missed: {','.join(r['missed'])}" if r.get("missed") else ""))
 
 
+def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
+    """The table pivoted for reading side by side: one line per bootstrap x workload x group,
+    one column per target (verdict, windows, ok/s before -> during faults)."""
+    targets = list(dict.fromkeys(str(r["target"]) for r in rows))
+    by: dict[tuple[str, str, str], dict[str, dict[str, Any]]] = {}
+    for r in rows:
+        by.setdefault((r["bootstrap"], r["workload"], r["nemesis"]), {})[r["target"]] = r
+    groups = list(dict.fromkeys(str(r["nemesis"]) for r in rows))
+    lines = ["| bootstrap | workload | group | " + " | ".join(targets) + " |",
+             "|---|---|---|" + "---|" * len(targets)]
+    for (b, w, n), cells in by.items():
+        shown = []
+        for t in targets:
+            if t not in cells:
+                shown.append("")
+                continue
+            r = cells[t]
+            if r["verdict"] == "skip":
+                shown.append("skip")
+            else:
+                shown.append(f"{r['verdict']} {_windows(r)} {r.get('ok_per_s_before_faults', '')}"
+                             f" → {r.get('ok_per_s_during_faults', '')}"
+                             + (f" (missed {','.join(r['missed'])})" if r.get("missed") else ""))
+        lines.append(f"| {b} | {w} | g{groups.index(n)} | " + " | ".join(shown) + " |")
+    legend = "; ".join(f"g{i} = {g}" for i, g in enumerate(groups))
+    return "\n".join(lines) + f"\n\nCell: verdict, nemesis windows run/in group, ok/s before → " \
+        f"during faults. Groups: {legend}.\n"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m jepsen_style.matrix", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -173,6 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ordered = [rows[c] for c in cells]
     out = results / "matrix-latest.json"
     out.write_text(json.dumps(ordered, indent=1) + "\n")
+    (results / "matrix-latest.md").write_text(markdown_table(ordered))
     print_table(ordered)
     verdicts = [r["verdict"] for r in ordered]
     print(f"matrix: {len(todo)} runs in {(time.monotonic() - t0) / 60:.1f} min: "
