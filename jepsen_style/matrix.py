@@ -7,7 +7,9 @@ prints one progress line per finished run: its index, verdict, how many of the g
 got a fault window, ok/s before and during faults, the time so far and the estimated time left.
 At the end it prints a table and writes it as JSON to ``<results>/matrix-latest.json`` (each
 row: the cell, verdict, ok/s, the nemeses exercised, the run directory) and as a Markdown
-table with the targets side by side to ``<results>/matrix-latest.md``.
+table with the targets side by side to ``<results>/matrix-latest.md``. Rows of an earlier
+table there whose cells this invocation did not run are kept, so a matrix run in parts (one
+nemesis group at a time, say) ends in one table; each row records the commit it ran at.
 
 The nemesis groups together hold every nemesis the Docker backend runs; the nemeses of a group
 take turns inside one run, one fault window each (``--fault-seconds`` of fault, then
@@ -119,6 +121,21 @@ def _windows(r: dict[str, Any]) -> str:
     return f"{len(r['nemeses_run'])}/{n}"
 
 
+def _key(r: dict[str, Any]) -> tuple[str, str, str, str]:
+    return (str(r["bootstrap"]), str(r["target"]), str(r["workload"]), str(r["nemesis"]))
+
+
+def _merged(out: Path, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``rows`` after the rows of an earlier table at ``out`` whose cells this run did not
+    repeat, so a matrix run in parts (say one nemesis group later) ends in one table."""
+    try:
+        old = json.loads(out.read_text())
+    except (OSError, ValueError):
+        old = []
+    mine = {_key(r) for r in rows}
+    return [r for r in old if isinstance(r, dict) and _key(r) not in mine] + rows
+
+
 def print_table(rows: Sequence[dict[str, Any]]) -> None:
     print(f"{'bootstrap':10} {'target':9} {'workload':9} {'nemesis group':66} {'verdict':9} "
           f"{'windows':7} {'before':>7} {'during':>7}")
@@ -186,13 +203,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         c: {"bootstrap": c.bootstrap, "target": c.target, "workload": c.workload,
             "nemesis": c.nemesis, "verdict": "skip", "why": CANNOT_BOOT[(c.bootstrap, c.target)]}
         for c in cells if c not in todo}
+    commit = subprocess.run(["git", "rev-parse", "--short=10", "HEAD"], cwd=REPO_ROOT,
+                            capture_output=True, text=True, check=False).stdout.strip()
     t0 = time.monotonic()
     with ThreadPoolExecutor(max_workers=a.jobs) as pool:
         futs = {pool.submit(run_cell, c, c.run_id(stamp, groups[c.nemesis], a.seed), a.seed,
                             results): c for c in todo}
         for done, fut in enumerate(as_completed(futs), start=1):
             c = futs[fut]
-            rows[c] = r = fut.result()
+            rows[c] = r = {**fut.result(), "commit": commit or "unknown"}
             el = time.monotonic() - t0
             left = el / done * (len(todo) - done)
             print(f"[{done}/{len(todo)} {el / 60:.1f} min, ~{left / 60:.0f} min left] "
@@ -200,12 +219,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f"{_windows(r)} ok/s before {r.get('ok_per_s_before_faults')} during "
                   f"{r.get('ok_per_s_during_faults')}"
                   + (f" errors: {r['errors'][:2]}" if r.get("errors") else ""), flush=True)
-    ordered = [rows[c] for c in cells]
     out = results / "matrix-latest.json"
+    ordered = _merged(out, [rows[c] for c in cells])
     out.write_text(json.dumps(ordered, indent=1) + "\n")
     (results / "matrix-latest.md").write_text(markdown_table(ordered))
     print_table(ordered)
-    verdicts = [r["verdict"] for r in ordered]
+    verdicts = [rows[c]["verdict"] for c in cells]
     print(f"matrix: {len(todo)} runs in {(time.monotonic() - t0) / 60:.1f} min: "
           + ", ".join(f"{verdicts.count(w)} {w}" for w in ("VALID", "VIOLATION", "UNKNOWN", "skip")
                       if verdicts.count(w)) + f"; table: {out}", flush=True)
