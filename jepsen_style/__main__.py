@@ -229,7 +229,7 @@ def add_run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     run.add_argument("--bootstrap", choices=("static", "discovery", "dns"), default="static",
                      help="how the docker members find each other (compose/README.md)")
     run.add_argument("--members", type=int, default=3,
-                     help="cluster size on the local backend (5 for bridge partitions)")
+                     help="cluster size (5 for bridge partitions: 2 | bridge | 2; docker: 3 or 5)")
     run.add_argument("--workload", choices=WORKLOADS, default="register")
     run.add_argument("--nemesis", default="",
                      help=f"comma-separated, taking turns: {', '.join(NEMESES)} (default none)")

@@ -32,8 +32,6 @@ UNSUPPORTED: dict[str, dict[str, str]] = {
     "local": {n: "needs Toxiproxy links: use --backend docker" for n in TOXIPROXY_ONLY},
     "docker": {
         "disk-full": "mounts a tmpfs on a local data directory: use --backend local",
-        "membership": "a proxied Docker cluster cannot grow (its links are the overlay's fixed "
-                      "proxies): use --backend local",
         "failpoint": "arms failpoints through each member's environment and gofail endpoint, "
                      "which only local processes get: use --backend local",
     },

@@ -101,7 +101,7 @@ def schedule_defaults(backend: str, time_limit: float) -> tuple[float, float, fl
 
 def make_cluster(opts: RunOptions, root: Path) -> Cluster:
     """A cluster of ``opts.members`` members of the target on the chosen backend (not
-    started). The Docker backend has 3 members booted by ``opts.bootstrap``, with the
+    started). The Docker backend has 3 (or 5) members booted by ``opts.bootstrap``, with the
     Toxiproxy overlay on every link (compose/README.md)."""
     if opts.backend == "local":
         from harness.localnet import ProxiedLocalCluster
@@ -113,9 +113,13 @@ def make_cluster(opts: RunOptions, root: Path) -> Cluster:
     if opts.backend == "docker":
         from harness.docker_backend import DockerCluster
 
-        if opts.members != 3:
-            raise ValueError("the docker backend runs 3 members")
-        return DockerCluster(opts.target, proxied=True, bootstrap=opts.bootstrap)
+        if opts.members not in (3, 5):
+            raise ValueError(f"the docker backend runs 3 or 5 members, not {opts.members}")
+        if opts.members == 5 and opts.bootstrap == "dns":
+            raise ValueError("the docker dns bootstrap runs 3 members: its SRV records "
+                             "(compose/docker-compose.dns.yml) name node1..node3")
+        return DockerCluster(opts.target, size=opts.members, proxied=True,
+                             bootstrap=opts.bootstrap)
     raise ValueError(f"unknown backend {opts.backend!r} (local or docker)")
 
 
