@@ -99,6 +99,17 @@ def schedule_defaults(backend: str, time_limit: float) -> tuple[float, float, fl
     return (d.quiet_start, d.fault_seconds, d.quiet_seconds, d.final_quiet)
 
 
+def check_members(backend: str, bootstrap: str, members: int) -> None:
+    """Raise ValueError (one line) if `backend` cannot run `members` members on `bootstrap`."""
+    if backend != "docker":
+        return
+    if members not in (3, 5):
+        raise ValueError(f"the docker backend runs 3 or 5 members, not {members}")
+    if members == 5 and bootstrap == "dns":
+        raise ValueError("--members 5 cannot use the dns bootstrap: its SRV records "
+                         "(compose/docker-compose.dns.yml) name node1..node3 only")
+
+
 def make_cluster(opts: RunOptions, root: Path) -> Cluster:
     """A cluster of ``opts.members`` members of the target on the chosen backend (not
     started). The Docker backend has 3 (or 5) members booted by ``opts.bootstrap``, with the
@@ -113,11 +124,7 @@ def make_cluster(opts: RunOptions, root: Path) -> Cluster:
     if opts.backend == "docker":
         from harness.docker_backend import DockerCluster
 
-        if opts.members not in (3, 5):
-            raise ValueError(f"the docker backend runs 3 or 5 members, not {opts.members}")
-        if opts.members == 5 and opts.bootstrap == "dns":
-            raise ValueError("the docker dns bootstrap runs 3 members: its SRV records "
-                             "(compose/docker-compose.dns.yml) name node1..node3")
+        check_members(opts.backend, opts.bootstrap, opts.members)
         return DockerCluster(opts.target, size=opts.members, proxied=True,
                              bootstrap=opts.bootstrap)
     raise ValueError(f"unknown backend {opts.backend!r} (local or docker)")
