@@ -3,7 +3,8 @@
 `replace_member(cluster, member)` follows etcd's "replace a failed member" procedure (runtime
 reconfiguration guide), keeping everything the rest of the testbed knows the member by:
 
-1. `member remove <id>` through the other running members;
+1. `member remove <id>` through the other running members (retried while etcd refuses it as
+   "unhealthy cluster", e.g. right after another nemesis restarted a member);
 2. force-remove the member's container and its data volume `<project>_<name>-data`;
 3. `member add <name> --peer-urls=<its peer URL>` (retried while the cluster refuses, e.g.
    "unhealthy cluster" right after the remove), a new member id;
@@ -110,6 +111,26 @@ def _add(cluster: DockerCluster, member: Member, among: list[Member]) -> tuple[i
     return got
 
 
+def _remove(cluster: DockerCluster, name: str, old_id: int, among: list[Member]) -> None:
+    """`member remove` (retried while etcd refuses, e.g. "unhealthy cluster": strict reconfig
+    check right after another fault restarted a member; "member not found" means done)."""
+    last: list[str] = []
+
+    def attempt() -> bool:
+        res = cluster.ctl(among, command_timeout="5s", timeout=15.0)(
+            "member", "remove", format(old_id, "x"))
+        if res.rc == 0 or "member not found" in res.stderr:
+            return True
+        last[:] = [res.stderr.strip().splitlines()[-1][-300:] if res.stderr.strip() else
+                   f"rc={res.rc}"]
+        return False
+
+    try:
+        _poll(attempt, ADD_TIMEOUT, f"member remove {name} ({old_id:x})")
+    except ClusterError as e:
+        raise ClusterError(f"{e}: {last[0] if last else ''}") from None
+
+
 def replace_member(cluster: DockerCluster, member: Member) -> dict[str, Any]:
     """Replace `member` by a fresh container and volume (module docstring); returns the record
     {action, member, old_id, new_id, peer_url, container, volume} (ids in hex)."""
@@ -118,10 +139,7 @@ def replace_member(cluster: DockerCluster, member: Member) -> dict[str, Any]:
     if not others:
         raise ClusterError(f"replacing {name} needs another running member")
     old_id = _id_of(cluster, member, others)
-    res = cluster.ctl(others, command_timeout="5s", timeout=15.0)(
-        "member", "remove", format(old_id, "x"))
-    if res.rc != 0:
-        raise ClusterError(f"member remove {name} ({old_id:x}): {res.stderr.strip()[-300:]}")
+    _remove(cluster, name, old_id, others)
     cluster._down.add(name)  # its container goes away on purpose
     old = cluster._containers.pop(name, None)
     if old is not None:

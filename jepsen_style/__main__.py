@@ -171,8 +171,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     line on stdout. Exit 0 valid, 1 violation, 2 unknown or the run broke."""
     # Imported here: the runner loads petcd's generated etcdserverpb stubs (grpc), which the
     # checker-only subcommand must not need.
-    from jepsen_style.linknemeses import check_supported
-    from jepsen_style.runner import RunOptions, check_members, run, schedule_defaults
+    from jepsen_style.linknemeses import check_members, check_supported
+    from jepsen_style.runner import RunOptions, run, schedule_defaults
 
     nemeses = tuple(n for n in args.nemesis.split(",") if n) if args.nemesis else ()
     try:  # before any cluster starts or load runs: one line, exit 2

@@ -33,6 +33,7 @@ from harness.cluster import Cluster, ClusterError, Member
 from harness.impls import REPO_ROOT, slug
 from jepsen_style.client import ClientError, EtcdClient
 from jepsen_style.generator import Generator, GeneratorOptions, Slot
+from jepsen_style.linknemeses import check_members
 from jepsen_style.nemesis import Nemesis, Schedule, make_nemeses
 from jepsen_style.recorder import Recorder
 from jepsen_style.workloads import Context, Verdict, Workload, WorkloadOptions, get_workload
@@ -97,17 +98,6 @@ def schedule_defaults(backend: str, time_limit: float) -> tuple[float, float, fl
         return (5.0, 5.0, 4.0, 6.0)
     d = RunOptions()
     return (d.quiet_start, d.fault_seconds, d.quiet_seconds, d.final_quiet)
-
-
-def check_members(backend: str, bootstrap: str, members: int) -> None:
-    """Raise ValueError (one line) if `backend` cannot run `members` members on `bootstrap`."""
-    if backend != "docker":
-        return
-    if members not in (3, 5):
-        raise ValueError(f"the docker backend runs 3 or 5 members, not {members}")
-    if members == 5 and bootstrap == "dns":
-        raise ValueError("--members 5 cannot use the dns bootstrap: its SRV records "
-                         "(compose/docker-compose.dns.yml) name node1..node3 only")
 
 
 def make_cluster(opts: RunOptions, root: Path) -> Cluster:
