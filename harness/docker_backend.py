@@ -85,6 +85,7 @@ DISCOVERY_HOST = 10  # the discovery service is <prefix>.10
 DNS_HOST = 53  # dnsmasq is <prefix>.53
 DNS_DOMAIN = "petcd.test"
 TOXIPROXY_FILE = REPO_ROOT / "compose" / "docker-compose.toxiproxy.yml"
+TOXIPROXY5_FILE = REPO_ROOT / "compose" / "docker-compose.toxiproxy5.yml"  # node4, node5
 # An env file without variables, so compose/.env (written by compose.sh) is not read.
 NO_ENV_FILE = REPO_ROOT / "compose" / "no-defaults.env"
 BUILD_SCRIPT = REPO_ROOT / "images" / "build.sh"
@@ -103,7 +104,8 @@ BUILD_STEPS: dict[str, str] = {"petcd": "petcd", "etcd-3.5": "etcd-3.5", "etcd-3
                                "toxiproxy": "toxiproxy", "dnsmasq": "dnsmasq"}
 TOXIPROXY_SERVICES = ("toxiproxy", "toxiproxy-init")
 
-COMPOSE_MEMBERS = ("node1", "node2", "node3")  # services in the compose file, in order
+COMPOSE_MEMBERS = ("node1", "node2", "node3", "node4", "node5")  # compose services, in order
+CLASSIC = 3  # node1..node3; node4, node5 are the compose profile "five" (not with "dns")
 FIRST_HOST = 100  # node1 is <prefix>.100, node2 .101, ...; joined members continue upwards
 STOP_GRACE = 5
 CLI_TIMEOUT = 120.0
@@ -163,9 +165,9 @@ def _random_net_prefix() -> str:
 class DockerCluster(Cluster):
     """A cluster of containers of one implementation.
 
-    `size` is 1-3 initial members (the compose services node1..node3; 3 for the "dns"
-    bootstrap, whose SRV records name all three); grow further with `plan_member` + `join` (not
-    when `proxied`). `project` and `net_prefix` default to fresh unique values. `proxied` adds
+    `size` is 1-5 initial members (the compose services node1..node5; 3 for the "dns"
+    bootstrap, whose SRV records name node1..node3); grow further with `plan_member` + `join`
+    (not when `proxied`; `replace_member` works on every topology). `project` and `net_prefix` default to fresh unique values. `proxied` adds
     the Toxiproxy overlay (with every bootstrap); `bootstrap` is "static", "discovery" or "dns", and
     `discovery_impl` the discovery service's implementation (see the module docstring).
     """
@@ -189,9 +191,9 @@ class DockerCluster(Cluster):
                              f"not {size}; add more with plan_member() and join()")
         if bootstrap not in BOOTSTRAP_FILES:
             raise ValueError(f"bootstrap must be one of {', '.join(BOOTSTRAPS)}, not {bootstrap!r}")
-        if bootstrap == "dns" and size != len(COMPOSE_MEMBERS):
-            raise ValueError(f"the dns bootstrap starts all {len(COMPOSE_MEMBERS)} members its "
-                             f"SRV records name, not {size}")
+        if bootstrap == "dns" and size != CLASSIC:
+            raise ValueError(f"the dns bootstrap starts the {CLASSIC} members its SRV records "
+                             f"name (compose/docker-compose.dns.yml), not {size}")
         if discovery_impl not in IMAGES:
             raise ValueError(f"discovery_impl must be one of {', '.join(IMAGES)}, "
                              f"not {discovery_impl!r}")
@@ -281,7 +283,10 @@ class DockerCluster(Cluster):
             "PETCD_RESTART": "no",
             "PETCD_HEARTBEAT_MS": str(self.heartbeat_ms),
             "PETCD_ELECTION_MS": str(self.election_ms),
+            "PETCD_MEMBERS": str(max(CLASSIC, self._size)),
         })
+        if self._size > CLASSIC:
+            env["COMPOSE_PROFILES"] = "five"
         for i, name in enumerate(COMPOSE_MEMBERS, start=1):
             # Members beyond `size` are never started, but the file needs their values.
             port = self._ports.get(name, 0)
@@ -306,6 +311,8 @@ class DockerCluster(Cluster):
         files = [str(BOOTSTRAP_FILES[self.bootstrap])]
         if self.proxied:
             files.append(str(TOXIPROXY_FILE))
+            if self._size > CLASSIC:
+                files.append(str(TOXIPROXY5_FILE))
         return files
 
     def compose_project(self, services: list[str] | None = None,
@@ -542,6 +549,11 @@ class DockerCluster(Cluster):
             self.stop_member(member)
         self.members = [m for m in self.members if m.name != member.name]
 
+    def replace_member(self, member: Member) -> dict[str, object]:
+        """Replace `member` in place by a fresh container and volume (`harness.docker_replace`)."""
+        from harness.docker_replace import replace_member
+
+        return replace_member(self, member)
 
     # ---- links (proxied clusters) --------------------------------------------------------------
 

@@ -171,7 +171,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     line on stdout. Exit 0 valid, 1 violation, 2 unknown or the run broke."""
     # Imported here: the runner loads petcd's generated etcdserverpb stubs (grpc), which the
     # checker-only subcommand must not need.
-    from jepsen_style.linknemeses import check_supported
+    from jepsen_style.linknemeses import check_members, check_supported
     from jepsen_style.runner import RunOptions, run, schedule_defaults
 
     nemeses = tuple(n for n in args.nemesis.split(",") if n) if args.nemesis else ()
@@ -180,6 +180,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.backend == "local" and args.bootstrap != "static":
             raise ValueError(f"--bootstrap {args.bootstrap} needs --backend docker (the local "
                              "backend boots static clusters only)")
+        check_members(args.backend, args.bootstrap, args.members)
     except ValueError as exc:
         print(f"jepsen_style run: error: {exc}", file=sys.stderr)
         return 2
@@ -229,7 +230,8 @@ def add_run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     run.add_argument("--bootstrap", choices=("static", "discovery", "dns"), default="static",
                      help="how the docker members find each other (compose/README.md)")
     run.add_argument("--members", type=int, default=3,
-                     help="cluster size on the local backend (5 for bridge partitions)")
+                     help="cluster size (5 for bridge partitions, 2 | bridge | 2; "
+                          "docker: 3 or 5)")
     run.add_argument("--workload", choices=WORKLOADS, default="register")
     run.add_argument("--nemesis", default="",
                      help=f"comma-separated, taking turns: {', '.join(NEMESES)} (default none)")

@@ -9,6 +9,8 @@ Contract:
   audited heal (every toxic removed, every proxy enabled, checked; ``Fault.healed``);
 * :func:`unsupported` names the nemeses a backend cannot run, with one line each, so the run
   refuses **before** any cluster starts (:func:`check_supported`);
+* :func:`check_members` refuses a cluster size the Docker backend cannot run (3 or 5 members; 5
+  not with the dns bootstrap, whose SRV records name three), in one line, before anything starts;
 * ``client-latency`` slows the client proxies, so it needs the load to go through them: the
   runner routes clients through ``proxied_client_url`` when it is in the run
   (:data:`THROUGH_CLIENT_PROXIES`).
@@ -32,8 +34,6 @@ UNSUPPORTED: dict[str, dict[str, str]] = {
     "local": {n: "needs Toxiproxy links: use --backend docker" for n in TOXIPROXY_ONLY},
     "docker": {
         "disk-full": "mounts a tmpfs on a local data directory: use --backend local",
-        "membership": "a proxied Docker cluster cannot grow (its links are the overlay's fixed "
-                      "proxies): use --backend local",
         "failpoint": "arms failpoints through each member's environment and gofail endpoint, "
                      "which only local processes get: use --backend local",
     },
@@ -57,6 +57,17 @@ def check_supported(names: Sequence[str], backend: str) -> None:
     bad = unsupported(names, backend)
     if bad:
         raise ValueError(bad[0])
+
+
+def check_members(backend: str, bootstrap: str, members: int) -> None:
+    """Raise ValueError (one line) if `backend` cannot run `members` members on `bootstrap`."""
+    if backend != "docker":
+        return
+    if members not in (3, 5):
+        raise ValueError(f"the docker backend runs 3 or 5 members, not {members}")
+    if members == 5 and bootstrap == "dns":
+        raise ValueError("--members 5 cannot use the dns bootstrap: its SRV records "
+                         "(compose/docker-compose.dns.yml) name node1..node3 only")
 
 
 def _links(cluster: Cluster) -> object:

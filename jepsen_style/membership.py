@@ -10,7 +10,13 @@ Contract:
   never rejoin), starts it with ``--initial-cluster-state existing``, waits until the cluster is
   healthy and, behind the link proxy, teaches the proxy the new member id. The cluster heals to
   its original size; the final heal of the schedule runs ``heal`` too;
-* local backend only (it needs the member's data dir); other backends get a ClusterError.
+* on the Docker backend (a cluster with ``replace_member``) the member is *replaced in place*
+  instead: ``inject`` removes it, deletes its container and data volume, re-adds it under the
+  same name and peer URL and starts a fresh container with an empty volume joining as an
+  existing member (``harness.docker_replace``, every bootstrap); the window's ``applied``
+  records member, old id and new id. ``heal`` waits until the new id is a started voter and
+  the member has caught up with the leader's revision (the window's ``healed`` says so);
+* other backends without a data dir get a ClusterError.
 
 Keeping the URLs means clients bound to the member reconnect by themselves once it is back, and
 the link proxy keeps fronting its peer port.
@@ -51,8 +57,11 @@ class MembershipNemesis(Nemesis):
 
     def __init__(self) -> None:
         self.removed: list[Member] = []
+        self.replaced: list[tuple[Member, int]] = []  # Docker: (member, new id) to wait for
 
     def inject(self, cluster: Cluster, rng: random.Random) -> Fault:
+        if hasattr(cluster, "replace_member"):
+            return self._replace(cluster, rng)
         if not hasattr(cluster, "data_dir"):
             raise ClusterError(f"{type(cluster).__name__}: membership churn needs the local "
                                "backend (a fresh data dir per re-added member)")
@@ -74,7 +83,32 @@ class MembershipNemesis(Nemesis):
         cluster.forget(victim)
         return self._fault(f"remove {victim.name} (id {mid:x})", [victim])
 
+    def _replace(self, cluster: Cluster, rng: random.Random) -> Fault:
+        if self.replaced:
+            raise ClusterError(f"{self.replaced[0][0].name} is still catching up")
+        running = [m for m in cluster.members if cluster.is_running(m)]
+        leader = current_leader(cluster)
+        choices = [m for m in running if leader is None or m.name != leader.name] or running
+        if len(running) < 3:
+            raise ClusterError("replacing a member needs at least 3 running members")
+        victim = rng.choice(choices)
+        rec: dict[str, Any] = cluster.replace_member(victim)  # type: ignore[attr-defined]
+        self.replaced.append((victim, int(rec["new_id"], 16)))
+        fault = self._fault(f"replace {victim.name}: id {rec['old_id']} -> {rec['new_id']}, "
+                            "fresh container and volume", [victim])
+        fault.applied = [rec]
+        return fault
+
     def heal(self, cluster: Cluster) -> None:
+        if self.replaced:
+            from harness.docker_replace import wait_caught_up
+
+            done = []
+            while self.replaced:
+                m, new_id = self.replaced[0]
+                done.append(wait_caught_up(cluster, m, new_id))  # type: ignore[arg-type]
+                self.replaced.pop(0)
+            self.audit = {"caught_up": done, "clean": True}
         while self.removed:
             m = self.removed[-1]
             self._readd(cluster, m)

@@ -33,6 +33,7 @@ from harness.cluster import Cluster, ClusterError, Member
 from harness.impls import REPO_ROOT, slug
 from jepsen_style.client import ClientError, EtcdClient
 from jepsen_style.generator import Generator, GeneratorOptions, Slot
+from jepsen_style.linknemeses import check_members
 from jepsen_style.nemesis import Nemesis, Schedule, make_nemeses
 from jepsen_style.recorder import Recorder
 from jepsen_style.workloads import Context, Verdict, Workload, WorkloadOptions, get_workload
@@ -101,7 +102,7 @@ def schedule_defaults(backend: str, time_limit: float) -> tuple[float, float, fl
 
 def make_cluster(opts: RunOptions, root: Path) -> Cluster:
     """A cluster of ``opts.members`` members of the target on the chosen backend (not
-    started). The Docker backend has 3 members booted by ``opts.bootstrap``, with the
+    started). The Docker backend has 3 (or 5) members booted by ``opts.bootstrap``, with the
     Toxiproxy overlay on every link (compose/README.md)."""
     if opts.backend == "local":
         from harness.localnet import ProxiedLocalCluster
@@ -113,9 +114,9 @@ def make_cluster(opts: RunOptions, root: Path) -> Cluster:
     if opts.backend == "docker":
         from harness.docker_backend import DockerCluster
 
-        if opts.members != 3:
-            raise ValueError("the docker backend runs 3 members")
-        return DockerCluster(opts.target, proxied=True, bootstrap=opts.bootstrap)
+        check_members(opts.backend, opts.bootstrap, opts.members)
+        return DockerCluster(opts.target, size=opts.members, proxied=True,
+                             bootstrap=opts.bootstrap)
     raise ValueError(f"unknown backend {opts.backend!r} (local or docker)")
 
 

@@ -162,8 +162,10 @@ def test_start_without_image_fails_clearly() -> None:
 
 
 def test_size_outside_compose_topology_is_rejected() -> None:
-    with pytest.raises(ValueError, match="1-3 members"):
-        DockerCluster("etcd-3.5", size=5)
+    with pytest.raises(ValueError, match="1-5 members"):
+        DockerCluster("etcd-3.5", size=6)
+    with pytest.raises(ValueError, match="the dns bootstrap starts the 3 members"):
+        DockerCluster("etcd-3.5", size=5, bootstrap="dns")
     assert COMPOSE_FILE.is_file()
 
 

@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[2]
     ("local", "one-way", "needs Toxiproxy links"),
     ("local", "client-latency", "needs Toxiproxy links"),
     ("docker", "disk-full", "cannot run on the docker backend"),
-    ("docker", "membership", "cannot grow"),
+    ("docker", "failpoint", "cannot run on the docker backend"),
     ("local", "no-such", "unknown nemesis"),
 ])
 def test_refused_before_load(tmp_path: Path, backend: str, nemesis: str, needle: str) -> None:
@@ -36,3 +36,18 @@ def test_local_refuses_other_bootstraps(tmp_path: Path) -> None:
         cwd=REPO, capture_output=True, text=True, timeout=60, check=False)
     assert res.returncode == 2 and "needs --backend docker" in res.stderr, res
     assert len(res.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--bootstrap", "dns", "--members", "5"], "cannot use the dns bootstrap"),
+    (["--members", "4"], "runs 3 or 5 members"),
+])
+def test_docker_member_counts_refused_before_load(tmp_path: Path, args: list[str],
+                                                  needle: str) -> None:
+    res = subprocess.run(
+        [sys.executable, "-m", "jepsen_style", "run", "--backend", "docker", *args,
+         "--time-limit", "5", "--results-dir", str(tmp_path)],
+        cwd=REPO, capture_output=True, text=True, timeout=60, check=False)
+    assert res.returncode == 2 and needle in res.stderr, res
+    assert len(res.stderr.strip().splitlines()) == 1
+    assert not list(tmp_path.iterdir()), "no run directory: nothing started"
