@@ -37,7 +37,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from harness import bench, scale_ops
 from harness.cluster import ClusterError
@@ -125,7 +125,7 @@ class _Step:
     def __init__(self, run: ScaleRun) -> None:
         self.run, self.start, self.end = run, "", ""
 
-    def __enter__(self) -> _Step:
+    def __enter__(self) -> Self:
         self.start = bench._loadavg()
         return self
 
@@ -163,13 +163,19 @@ class Scaler:
             for c in cs:
                 await c.close()
 
-    def reserve(self) -> float:
+    def reserve(self, catch_up: bool = True) -> float:
         """A rough time the steps after growing need (seconds), to keep from the budget."""
         o, n = self.opts, len(self.clusters)
         watch = len(o.watchers) * n * (2 * o.seconds + 5)
         lease = sum(o.leases / max(r, 50.0) + o.seconds + 5 for r in self.fill_rate.values())
-        catch = 0.0 if self.run.catchup else n * (max(self.keys.values()) / 2000 + 15)
+        catch = 0.0 if self.run.catchup or not catch_up else n * (max(self.keys.values()) / 2000 + 15)
         return watch + lease + catch
+
+    def catch_up_timeout(self) -> float:
+        """What a member may take to catch up: the budget left after the later steps (at
+        least a minute, at most ten)."""
+        left = self.deadline - time.monotonic() - self.reserve(catch_up=False)
+        return min(600.0, max(60.0, left / len(self.clusters)))
 
     def cells_time(self) -> float:
         return len(self.clusters) * (2 * self.opts.seconds + 10)
@@ -257,7 +263,7 @@ class Scaler:
             with _Step(self.run) as step:
                 try:
                     rec = await scale_ops.catch_up(self.clusters[impl], self.conns[impl],
-                                                   self.stubs, keys, timeout=600)
+                                                   self.stubs, keys, timeout=self.catch_up_timeout())
                 except CATCHUP_ERRORS as exc:
                     rec.error = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
             step.stamp(rec)

@@ -25,8 +25,16 @@ from harness import bench
 from harness.cluster import ClusterError
 from harness.local import LocalCluster
 
-VALUE = b"v" * 1024
-"""Every value scale writes: 1 KiB."""
+VALUE_BYTES = 1024
+VALUE = b"v" * VALUE_BYTES
+"""The watched key's value (the store's values are `value()`)."""
+
+
+def value() -> bytes:
+    """A fresh random 1 KiB value: incompressible, so LevelDB's block compression (petcd)
+    does not make its disk figures incomparable with bbolt's (etcd, uncompressed)."""
+    return os.urandom(VALUE_BYTES)
+
 MAX_RECV_BYTES = 256 * 1024 * 1024
 """Client receive limit: a range over 10k keys of 1 KiB is ~10 MiB (grpc's default is 4)."""
 FILL_RETRIES = 5
@@ -127,7 +135,7 @@ async def fill(conns: Sequence[Conn], start: int, stop: int, inflight: int, dead
             k, nxt = nxt, nxt + 1
             for attempt in range(FILL_RETRIES):
                 try:
-                    await conn.kv.Put(conn.pb.PutRequest(key=key(k), value=VALUE), timeout=30)
+                    await conn.kv.Put(conn.pb.PutRequest(key=key(k), value=value()), timeout=30)
                     break
                 except RPC_ERRORS as exc:
                     if attempt == FILL_RETRIES - 1:
@@ -149,7 +157,7 @@ async def put_cell(conns: Sequence[Conn], nkeys: int, inflight: int, seconds: fl
     def request(i: int, _n: int) -> Awaitable[object]:
         c = conns[i % len(conns)]
         rv: Awaitable[object] = c.kv.Put(
-            c.pb.PutRequest(key=key(rng.randrange(nkeys)), value=VALUE), timeout=10)
+            c.pb.PutRequest(key=key(rng.randrange(nkeys)), value=value()), timeout=10)
         return rv
 
     return await bench.timed_load(request, inflight, seconds, member_pids, catch=RPC_ERRORS)
