@@ -360,6 +360,42 @@ def write(run: ScaleRun, out_root: Path) -> Path:
     return out
 
 
+def load(path: Path) -> ScaleRun:
+    """A run back from its scale.json (e.g. to render it again with newer report code)."""
+    data = json.loads(path.read_text())
+
+    def timing(d: dict[str, Any]) -> bench.Timing:
+        return bench.Timing(**d)
+
+    def point(d: dict[str, Any]) -> Point:
+        d = dict(d)
+        for cell in ("put", "get", "range"):
+            d[cell] = timing(d[cell])
+        return Point(**d)
+
+    def lease(d: dict[str, Any]) -> LeaseResult:
+        return LeaseResult(**{**d, "grant": timing(d["grant"])})
+
+    fields = {k: v for k, v in data.items() if k not in ("impls",)}
+    run = ScaleRun(**{**fields, "options": Options(**data["options"]),
+                      "points": [point(d) for d in data["points"]],
+                      "watch": [WatchResult(**d) for d in data["watch"]],
+                      "lease": [lease(d) for d in data["lease"]],
+                      "catchup": [CatchUp(**d) for d in data["catchup"]]})
+    return run
+
+
+def render(out: Path) -> Path:
+    """Rewrite scale.md (notes recomputed) and the plots of the run saved in `out`."""
+    from harness import scale_plots, scale_report
+
+    run = load(out / "scale.json")
+    run.notes = scale_report.bend_notes(run)
+    pngs = scale_plots.plot(run, out)
+    (out / "scale.md").write_text(scale_report.markdown(run, [p.name for p in pngs]))
+    return out
+
+
 def _ints(text: str) -> list[int]:
     return [int(x) for x in text.split(",") if x.strip()]
 
@@ -387,7 +423,13 @@ def main(argv: list[str] | None = None) -> int:
                     help="every member's --snapshot-count")
     ap.add_argument("--seed", type=int, default=d.seed)
     ap.add_argument("--out", default=str(REPO_ROOT / "results" / "scale"))
+    ap.add_argument("--render", metavar="DIR",
+                    help="measure nothing: rewrite DIR/scale.md and plots from DIR/scale.json")
     args = ap.parse_args(argv)
+    if args.render:
+        out = render(Path(args.render))
+        print((out / "scale.md").read_text() + f"\n[scale] rewrote {out}", flush=True)
+        return 0
     try:
         opts = Options(impls=[s.strip() for s in args.impls.split(",") if s.strip()],
                        max_keys=args.max_keys, checkpoints=_ints(args.checkpoints),

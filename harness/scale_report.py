@@ -79,6 +79,8 @@ def bend_notes(run: ScaleRun) -> list[str]:
             continue
         bends = wa > BEND_FACTOR * wb and wa >= BEND_MIN
         tag = "**BENDS**: " if bends else ""
+        if bends and run.loaded and "CPU" not in label:
+            tag = "bends, but on a loaded box (trust the CPU ms/req lines): "
         notes.append(f"{tag}{label}: cost x{wa:.2f} for {a}, x{wb:.2f} for {b} from {span} "
                      "(x above 1: worse at the larger store)")
     for attr, what in (("rss_mib", "RSS"), ("disk_mib", "disk")):
