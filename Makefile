@@ -27,7 +27,7 @@ DOCKER_TARGETS ?= petcd,etcd-3.5
 COMPOSED_MARK ?= composed_ci
 HAVE_DOCKER = docker version >/dev/null 2>&1
 
-.PHONY: setup up down status test lint bench profile images gate baseline fuzz matrix matrix-index
+.PHONY: setup up down status test lint bench profile scale images gate baseline fuzz matrix matrix-index
 
 setup:
 	@scripts/setup.sh
@@ -92,6 +92,13 @@ bench: setup
 PROFILE_ARGS ?=
 profile: setup
 	@$(PY) -m harness.profile $(PROFILE_ARGS)
+
+# Scale curves, petcd beside etcd 3.5.1 interleaved, as the store grows (harness/scale.py):
+# tables and PNG plots under results/scale/<time>/. SCALE_ARGS e.g. --max-keys 100000
+# --budget-minutes 12 (see python -m harness.scale --help).
+SCALE_ARGS ?=
+scale: setup
+	@$(PY) -m harness.scale $(SCALE_ARGS)
 
 # Regression gate (harness/gate): conformance subset, Jepsen-style matrix and interleaved speed
 # ratios vs etcd 3.5.1, compared with results/baseline/gate.json. GATE_TARGET picks the

@@ -166,6 +166,10 @@ def main(argv: list[str] | None = None) -> int:
         from harness.gate.cli import main as gate_main
 
         return gate_main(rest[1:])
+    if rest[:1] == ["scale"]:  # the scale curves have their own options (harness.scale)
+        from harness.scale import main as scale_main
+
+        return scale_main(rest[1:])
     ap = argparse.ArgumentParser(prog="python -m harness", description=__doc__)
     ap.add_argument("--dir", default=str(DEFAULT_DIR), help="state/log/data dir (default .run/)")
     ap.add_argument("--backend", choices=("auto", "docker", "local"),

@@ -29,7 +29,7 @@ import statistics
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -230,48 +230,77 @@ def _pct(sorted_vals: list[float], q: float) -> float:
     return sorted_vals[idx]
 
 
-async def _run_cell(clients: list[KVClient], cell: Cell, seconds: float,
-                    pids: list[int | None]) -> None:
+@dataclass
+class Timing:
+    """What `timed_load` measured (the per-request figures of a `Cell`)."""
+
+    requests: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+    rps: float = 0.0
+    p50_ms: float = 0.0
+    p99_ms: float = 0.0
+    first_error: str = ""
+    server_cpu_ms_per_req: float = 0.0
+    leader_cpu_share: float = 0.0
+
+
+async def timed_load(request: Callable[[int, int], Awaitable[object]], inflight: int,
+                     seconds: float, pids: Sequence[int | None],
+                     max_requests: int = MAX_REQUESTS_PER_CELL,
+                     catch: tuple[type[BaseException], ...] | None = None) -> Timing:
+    """`inflight` workers call `request(worker, n)` (n counts requests from 1) back to back
+    for `seconds` (or `max_requests` in all); latency of the successful ones, RPC errors
+    (`catch`, default the bench client's) counted with the first kept, CPU of the processes
+    `pids` per successful request."""
+    t = Timing()
+    rpc_errors = _RPC_ERRORS if catch is None else catch
     cpu0 = [_cpu_seconds(p) for p in pids]
     latencies: list[float] = []
     deadline = time.monotonic() + seconds
     counter = 0
 
-    def op_for(c: KVClient) -> Callable[[bytes], Awaitable[None]]:
-        if cell.op == "put":
-            return lambda k: c.put(k, VALUE)
-        ser = cell.op == "get-serializable"
-        return lambda k: c.get(k, ser)
-
     async def worker(i: int) -> None:
         nonlocal counter
-        fn = op_for(clients[i % len(clients)])
-        while time.monotonic() < deadline and counter < MAX_REQUESTS_PER_CELL:
+        while time.monotonic() < deadline and counter < max_requests:
             counter += 1
-            key = b"bench/k%d" % (counter % KEYSPACE)
             t0 = time.perf_counter()
             try:
-                await fn(key)
-            except _RPC_ERRORS as exc:  # any RPC failure counts; the first is reported
-                cell.errors += 1
-                if not cell.first_error:
-                    cell.first_error = f"{type(exc).__name__}: {str(exc)[:200]}"
+                await request(i, counter)
+            except rpc_errors as exc:  # any RPC failure counts; the first is reported
+                t.errors += 1
+                if not t.first_error:
+                    t.first_error = f"{type(exc).__name__}: {str(exc)[:200]}"
                 continue
             latencies.append(time.perf_counter() - t0)
 
     start = time.monotonic()
-    await asyncio.gather(*(worker(i) for i in range(cell.inflight)))
-    cell.seconds = time.monotonic() - start
+    await asyncio.gather(*(worker(i) for i in range(inflight)))
+    t.seconds = time.monotonic() - start
     cpu = [_cpu_seconds(p) - c0 for p, c0 in zip(pids, cpu0, strict=True)]
     latencies.sort()
-    cell.requests = len(latencies)
-    cell.rps = cell.requests / cell.seconds if cell.seconds else 0.0
-    cell.p50_ms = _pct(latencies, 0.50) * 1000
-    cell.p99_ms = _pct(latencies, 0.99) * 1000
-    if cell.requests:
-        cell.server_cpu_ms_per_req = sum(cpu) * 1000 / cell.requests
-    if cpu and cell.seconds:
-        cell.leader_cpu_share = max(cpu) / cell.seconds
+    t.requests = len(latencies)
+    t.rps = t.requests / t.seconds if t.seconds else 0.0
+    t.p50_ms = _pct(latencies, 0.50) * 1000
+    t.p99_ms = _pct(latencies, 0.99) * 1000
+    if t.requests:
+        t.server_cpu_ms_per_req = sum(cpu) * 1000 / t.requests
+    if cpu and t.seconds:
+        t.leader_cpu_share = max(cpu) / t.seconds
+    return t
+
+
+async def _run_cell(clients: list[KVClient], cell: Cell, seconds: float,
+                    pids: list[int | None]) -> None:
+    ser = cell.op == "get-serializable"
+
+    def request(i: int, n: int) -> Awaitable[None]:
+        c, key = clients[i % len(clients)], b"bench/k%d" % (n % KEYSPACE)
+        return c.put(key, VALUE) if cell.op == "put" else c.get(key, ser)
+
+    t = await timed_load(request, cell.inflight, seconds, pids)
+    for f in fields(Timing):
+        setattr(cell, f.name, getattr(t, f.name))
 
 
 async def _seed(client: KVClient) -> None:
@@ -313,6 +342,27 @@ async def _interleaved(clusters: dict[str, LocalCluster], cells: list[tuple[str,
                 await c.close()
 
 
+def start_clusters(impls: Sequence[str], clusters: dict[str, LocalCluster],
+                   failures: dict[str, str], say: Callable[[str], None],
+                   extra_args: tuple[str, ...] = (), tag: str = "bench") -> None:
+    """Start a healthy 3-member local cluster per implementation (members get `extra_args`)
+    and add it to `clusters` as soon as it runs, so the caller's cleanup stops every one even
+    if this is interrupted. One that cannot start is stopped and recorded in `failures`."""
+    for impl in impls:
+        cluster = LocalCluster(impl, size=3, extra_args=extra_args)
+        say(f"[{tag}] starting 3-member {impl} cluster")
+        try:
+            clusters[impl] = cluster
+            cluster.start()
+            cluster.wait_healthy(timeout=60)
+        except (ClusterError, OSError) as exc:
+            why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            failures[impl] = why
+            say(f"[{tag}] {impl} failed: {why}")
+            del clusters[impl]
+            cluster.stop()
+
+
 def run_bench(impls: Sequence[str] = ("petcd", "etcd-3.5"), ops: Sequence[str] = OPS,
               inflight: Sequence[int] = DEFAULT_INFLIGHT, rounds: int = DEFAULT_ROUNDS,
               seconds: float = 5.0, say: Callable[[str], None] | None = None,
@@ -341,18 +391,7 @@ def run_bench(impls: Sequence[str] = ("petcd", "etcd-3.5"), ops: Sequence[str] =
         f"interleaved; client={run.client}; load average {run.load_start}")
     clusters: dict[str, LocalCluster] = {}
     try:
-        for impl in impls:
-            cluster = LocalCluster(impl, size=3)
-            out(f"[bench] starting 3-member {impl} cluster")
-            try:
-                cluster.start()
-                cluster.wait_healthy(timeout=60)
-                clusters[impl] = cluster
-            except (ClusterError, OSError) as exc:
-                why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                run.failures[impl] = why
-                out(f"[bench] {impl} failed: {why}")
-                cluster.stop()
+        start_clusters(impls, clusters, run.failures, out)
         if clusters:
             asyncio.run(_interleaved(clusters, cells, rounds, seconds, run, stubs, out))
             for impl, cluster in clusters.items():

@@ -45,6 +45,7 @@ from petcd.raft.types import (
     ReadState,
     Ready,
     Snapshot,
+    SnapshotMetadata,
     SoftState,
     StateType,
 )
@@ -58,6 +59,8 @@ class Application(Protocol):
     def on_soft_state(self, ss: SoftState, was_leader: bool) -> None:
         """Leader or role changed; the driver's `is_leader` is already the new role."""
     def on_read_states(self, states: list[ReadState]) -> None: ...
+    applied_index: int
+    """The index of the last entry applied to the state machine (what snapshot_data holds)."""
     def snapshot_data(self) -> bytes: ...
     def apply_snapshot(self, snap: Snapshot) -> None: ...
     def apply_entries(self, entries: list[Entry]) -> None: ...
@@ -262,10 +265,21 @@ class RaftDriver:
         msgs = rd.messages
         snaps_out = [m for m in msgs if m.type == MessageType.MsgSnap]
         if snaps_out:
-            # The core's snapshot carries metadata only; attach the state machine's copy.
+            # The core's snapshot carries metadata only, of the last snapshot saved: older
+            # than the state machine, and its ConfState may lack a member added since, which
+            # would ignore it (and be sent it again) forever. As etcd's
+            # createMergedSnapshotMessage does, send the state machine's current copy with
+            # the applied index, its term and the current configuration as metadata.
             data = self.app.snapshot_data()
+            applied = self.app.applied_index
+            merged = Snapshot(
+                SnapshotMetadata(
+                    applied, self.rn.raft.raft_log.term(applied), self.rn.status().conf_state
+                ),
+                data,
+            )
             msgs = [
-                dataclasses.replace(m, snapshot=Snapshot(m.snapshot.metadata, data))
+                dataclasses.replace(m, snapshot=merged)
                 if m.type == MessageType.MsgSnap and m.snapshot is not None
                 else m
                 for m in msgs
