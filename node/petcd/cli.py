@@ -20,8 +20,8 @@ import importlib
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Sequence
-from typing import cast
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import Any, cast
 
 from petcd import config as config_mod
 from petcd import errors
@@ -89,6 +89,17 @@ async def _serve(cfg: Config, logger: Logger) -> None:
             raise
 
 
+def _run_loop(main: Coroutine[Any, Any, None]) -> None:
+    """`asyncio.run(main)` on uvloop's event loop when it is installed (less CPU per request:
+    its loop, timers and socket transports are C), else on asyncio's own."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+        return
+    uvloop.run(main)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``petcd``; returns the process exit code."""
     args = list(sys.argv if argv is None else argv)
@@ -108,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         importlib.import_module("petcd.storage.failpoints").reload(cfg.settings.failpoints)
     logger.info("Running: ", args=args)
     try:
-        asyncio.run(_serve(cfg, logger))
+        _run_loop(_serve(cfg, logger))
     except ConfigError as exc:
         logger.warning("failed to start etcd", error=str(exc))
         try:

@@ -121,12 +121,13 @@ async def start_client_server(
             ("grpc.http2.min_ping_interval_without_data_ms", 5000),
         ],
     )
-    registered = cast(grpc.aio.Server, decoding.HardenedServer(gs, recv_limit))
+    hardened = decoding.HardenedServer(gs, recv_limit)
+    registered = cast(grpc.aio.Server, hardened)
     for register in REGISTRARS:
         register(registered, server)
     health = HealthServicer()
     await health.set("", health_pb2.HealthCheckResponse.SERVING)
-    health_pb2_grpc.add_HealthServicer_to_server(health, gs)
+    health_pb2_grpc.add_HealthServicer_to_server(health, hardened.plain())
     private = private_grpc_address(f"{server.id:x}")
     gs.add_insecure_port(private)
     await gs.start()

@@ -28,7 +28,7 @@ import re
 import socket
 import ssl
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 from petcd.http.http1 import HEAD_LIMIT_BYTES
 
@@ -85,9 +85,9 @@ class _Backend(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        transport.set_write_buffer_limits(WRITE_HIGH_WATER, WRITE_LOW_WATER)
+        # A stream transport; not an asyncio.Transport instance under uvloop (its own class).
+        self.transport = t = cast(asyncio.Transport, transport)
+        t.set_write_buffer_limits(WRITE_HIGH_WATER, WRITE_LOW_WATER)
 
     def data_received(self, data: bytes) -> None:
         ft = self.front.transport
@@ -126,13 +126,12 @@ class _Front(asyncio.Protocol):
         self._mode = ""  # "", "grpc"
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        transport.set_write_buffer_limits(WRITE_HIGH_WATER, WRITE_LOW_WATER)
+        self.transport = t = cast(asyncio.Transport, transport)  # see _Backend
+        t.set_write_buffer_limits(WRITE_HIGH_WATER, WRITE_LOW_WATER)
         check = self.mux.tls_check
-        tls = transport.get_extra_info("ssl_object") is not None
-        if check is not None and tls and check(transport):
-            transport.abort()
+        tls = t.get_extra_info("ssl_object") is not None
+        if check is not None and tls and check(t):
+            t.abort()
 
     def data_received(self, data: bytes) -> None:
         if self._mode == "grpc":
@@ -243,7 +242,15 @@ class ClientMux:
         loop = asyncio.get_running_loop()
         t = self.grpc_target
         if t.startswith("unix-abstract:"):
-            return await loop.create_unix_connection(factory, "\0" + t[len("unix-abstract:"):])
+            # Connected here, not by path: uvloop (libuv) cannot dial an abstract address.
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.setblocking(False)
+            try:
+                await loop.sock_connect(sock, "\0" + t[len("unix-abstract:"):])
+            except BaseException:
+                sock.close()
+                raise
+            return await loop.create_unix_connection(factory, sock=sock)
         if t.startswith("unix:"):
             return await loop.create_unix_connection(factory, t[len("unix:"):])
         host, _, port = t.rpartition(":")
