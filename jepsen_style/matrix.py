@@ -20,8 +20,8 @@ cannot boot (etcd 3.4.23 with the dns bootstrap) are listed as ``skip`` with the
 default matrix is printed with its estimate before it starts. A run that lost a nemesis window
 (its inject failed, or it did not fit) is marked in the table. Exit status: 1 if any run found a
 violation (one of a ``MAY_VIOLATE`` workload -- lock: an unfenced lock under faults -- is the
-hazard found and counted apart), 2 if any run was unknown (or broke), else 0. The stale-read control, which must find
-a violation, is not part of the matrix (tests/composed). ``--members 5`` runs every cell on 5
+hazard found and counted apart), 2 if any run was unknown (or broke), else 0. The stale-read
+control, which must find a violation, is not part of the matrix (tests/composed). ``--members 5`` runs every cell on 5
 members (``bridge`` then splits 2 | bridge | 2); the dns bootstrap has 3, so its cells skip.
 """
 
