@@ -1,8 +1,18 @@
-"""Markers of the composed testbed's end-to-end tests (see test_composed.py)."""
+"""The composed testbed's end-to-end tests (see test_composed.py): markers and the skip without
+a Docker engine (cells.py starts the runs)."""
 
 from __future__ import annotations
 
 import pytest
+
+from harness.docker_control import engine_available
+
+
+@pytest.fixture(autouse=True)
+def _engine() -> None:
+    why = engine_available()
+    if why is not None:
+        pytest.skip(f"no Docker engine ({why}): the composed testbed needs one")
 
 
 def pytest_configure(config: pytest.Config) -> None:

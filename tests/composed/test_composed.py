@@ -24,16 +24,12 @@ from typing import Any
 
 import pytest
 
-from harness.docker_control import engine_available
-from jepsen_style.runner import RunOptions, RunResult, run
+from jepsen_style.runner import RunResult
+from tests.composed.cells import TARGETS, composed_run
 
 BOOTSTRAPS = ("static", "discovery", "dns")
-TARGETS = ("petcd", "etcd-3.5", "etcd-3.4")
 CI_CELLS = {("static", "petcd"), ("static", "etcd-3.5"), ("discovery", "petcd"),
             ("dns", "etcd-3.5")}
-# Where a combination cannot boot, why (one line; the cell skips with it).
-CANNOT_BOOT = {("dns", "etcd-3.4"): "etcd 3.4.23 ignores http _etcd-server SRV records "
-                                   "(fixed in 3.5; compose/docker-compose.dns.yml)"}
 LATENCY_MS, JITTER_MS = 50.0, 10.0
 PEER_LINKS = 6  # directed links among 3 members
 
@@ -49,25 +45,9 @@ def _cells() -> list[Any]:
     return out
 
 
-@pytest.fixture(autouse=True)
-def _engine() -> None:
-    why = engine_available()
-    if why is not None:
-        pytest.skip(f"no Docker engine ({why}): the composed testbed needs one")
-
-
 def _run(tmp_path: Path, bootstrap: str, target: str, **kw: Any) -> RunResult:
-    if (bootstrap, target) in CANNOT_BOOT:
-        pytest.skip(CANNOT_BOOT[(bootstrap, target)])
-    from harness.docker_backend import ensure_image
-
-    for image in (target, "toxiproxy", *(["dnsmasq"] if bootstrap == "dns" else [])):
-        ensure_image(image)
-    opts = RunOptions(target=target, backend="docker", bootstrap=bootstrap, time_limit=26.0,
-                      quiet_start=5.0, fault_seconds=5.0, quiet_seconds=4.0, final_quiet=4.0,
-                      latency_ms=LATENCY_MS, latency_jitter=JITTER_MS, concurrency=10,
-                      results_dir=tmp_path, progress=False, **kw)
-    return run(opts)
+    return composed_run(tmp_path, bootstrap, target, latency_ms=LATENCY_MS,
+                        latency_jitter=JITTER_MS, **kw)
 
 
 def _windows(res: RunResult, nemesis: str) -> list[dict[str, Any]]:
